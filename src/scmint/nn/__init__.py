@@ -1,0 +1,1 @@
+"""Pure ``nn.Module`` building blocks shared by the methods (scvi-tools style)."""

@@ -1,0 +1,1 @@
+"""Run records, multirun aggregation, tables and figures."""
