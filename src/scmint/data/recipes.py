@@ -32,7 +32,11 @@ Step = Callable[..., ad.AnnData]
 STEPS: dict[str, Step] = {}
 
 #: ``var`` columns / ``uns`` key of a deferred final z-score (see the module docstring).
-SCALE_MEAN, SCALE_STD, SCALE_CLIP = "scmint_scale_mean", "scmint_scale_std", "scmint_scale_max_value"
+SCALE_MEAN, SCALE_STD, SCALE_CLIP = (
+    "scmint_scale_mean",
+    "scmint_scale_std",
+    "scmint_scale_max_value",
+)
 
 
 def step(name: str) -> Callable[[Step], Step]:
@@ -169,7 +173,9 @@ def apply_recipe(
     for i, options in enumerate(steps):
         name = options.pop("step", None)
         if name not in STEPS:
-            raise ValueError(f"preprocess.{modality}: unknown step {name!r}; available: {sorted(STEPS)}")
+            raise ValueError(
+                f"preprocess.{modality}: unknown step {name!r}; available: {sorted(STEPS)}"
+            )
         if name in _NEEDS_NONNEGATIVE:
             check_nonnegative(out, modality, name)
         if name in _EXPECTS_COUNTS and i == 0:
@@ -180,14 +186,16 @@ def apply_recipe(
         try:
             out = STEPS[name](out, **options)
         except TypeError as err:
-            raise ValueError(f"preprocess.{modality}: bad options for step {name!r}: {err}") from err
+            raise ValueError(
+                f"preprocess.{modality}: bad options for step {name!r}: {err}"
+            ) from err
     return out
 
 
 def _defer_scale(adata: ad.AnnData, max_value: float | None = None) -> ad.AnnData:
-    x = sp.csr_matrix(adata.X)
-    mean, var = mean_variance_axis(x.astype(np.float64), axis=0)
-    n = x.shape[0]
+    mean, var = mean_variance_axis(sp.csr_matrix(adata.X), axis=0)  # float64 accumulators
+    mean, var = mean.astype(np.float64), var.astype(np.float64)
+    n = adata.n_obs
     if n > 1:
         var = var * n / (n - 1)  # scanpy's (R's) unbiased variance
     std = np.sqrt(var)

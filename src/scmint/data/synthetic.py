@@ -115,7 +115,9 @@ def simulate_multiome(
     rng = np.random.default_rng(params.seed)
 
     # Truth shared by all modalities: type profiles, cell types, batches, per-cell programs.
-    type_profiles = rng.normal(0.0, params.type_separation, size=(params.n_types, params.n_programs))
+    type_profiles = rng.normal(
+        0.0, params.type_separation, size=(params.n_types, params.n_programs)
+    )
     proportions = rng.dirichlet(np.full(params.n_types, params.type_balance))
     cell_types = rng.choice(params.n_types, size=params.n_cells, p=proportions)
     batches = rng.integers(0, params.n_batches, size=params.n_cells)
@@ -153,14 +155,18 @@ def _chunks(n: int, size: int):
         yield slice(start, min(n, start + size))
 
 
-def _loadings(rng: np.random.Generator, n_programs: int, n_features: int, density: float) -> np.ndarray:
+def _loadings(
+    rng: np.random.Generator, n_programs: int, n_features: int, density: float
+) -> np.ndarray:
     """Sparse program -> feature loadings: each feature responds to a few programs."""
     weights = rng.normal(0.0, 1.0, size=(n_programs, n_features))
     weights *= rng.random((n_programs, n_features)) < density
     return weights
 
 
-def _library_sizes(rng: np.random.Generator, n: int, mean: float, batch_scale: np.ndarray) -> np.ndarray:
+def _library_sizes(
+    rng: np.random.Generator, n: int, mean: float, batch_scale: np.ndarray
+) -> np.ndarray:
     return mean * batch_scale * rng.lognormal(-0.125, 0.5, size=n)  # E[lognormal(-s^2/2, s)] = 1
 
 
@@ -205,7 +211,9 @@ def _simulate_adt(params, rng, programs, batches):
     blocks = []
     for rows in _chunks(params.n_cells, params.chunk_size):
         specific = _softmax_rows(programs[rows] @ loadings + shift[batches[rows]])
-        mix = (1 - params.adt_ambient_fraction) * specific + params.adt_ambient_fraction * ambient_profile
+        mix = (
+            1 - params.adt_ambient_fraction
+        ) * specific + params.adt_ambient_fraction * ambient_profile
         blocks.append(sp.csr_matrix(rng.poisson(mix * library[rows, None]).astype(np.float32)))
     return sp.vstack(blocks, format="csr"), [f"adt_{i:03d}" for i in range(p)]
 
