@@ -1,15 +1,17 @@
 """UMINT: a modular autoencoder with one small encoder per modality (Maitra et al. 2023).
 
-Each modality m gets its own first layer Dense(d_m -> h_m); the layers' outputs are concatenated
-and compressed to a non-negative latent code. The decoder mirrors the encoder per modality. Versus
-a plain autoencoder on the concatenated input, the first layer drops the cross-modality blocks of
-its weight matrix: sum_i d_i * sum_{j != i} h_j fewer parameters.
+Each modality m gets its own first layer Dense(d_m -> h_m, ReLU); their outputs are concatenated
+and compressed to a non-negative latent code Dense(sum h -> 64, ReLU). The decoder mirrors the
+encoder per modality: Dense(64 -> h_m, ReLU) -> Dense(h_m -> d_m, linear). With n modalities the
+network has 2n + 1 hidden layers, all carrying the L1 activity and L2 kernel penalties; the n
+output layers carry none (authors' Keras code, ``Proposed/umint.py``; DESIGN.md §3).
 
-Reference settings (authors' Keras code, DESIGN.md §3): latent 64 with ReLU; h = (128, 10) for
-CITE-seq and (128, 128) for RNA+ATAC; loss sum_m lambda_m MSE_m + alpha * L1 of the hidden
-activations (divided by the batch size, as Keras does) + beta * sum W^2 over the hidden kernels;
-He-uniform / bias 0.1 hidden init, Glorot / zero bias outputs; Adam(1e-3, eps 1e-7), batch 16,
-25 epochs.
+Versus an autoencoder of matching widths on the concatenated input (H = sum h), the first layer
+drops the cross-modality blocks of its weight matrix, sum_i d_i * sum_{j != i} h_j weights, and
+the output layer drops as many again.
+
+The loss is sum_m lambda_m MSE_m + alpha L1 + beta L2 (see
+:class:`~scmint.models.autoencoders.RegularizedAutoencoder`); each MSE_m is logged on its own.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ import torch
 from torch import Tensor, nn
 
 from scmint.data.spec import DataSpec
-from scmint.models.base import Batch, IntegrationModule, OptimizerFactory, Requirements
-from scmint.nn.dense import Dense, l1_activity_penalty, l2_kernel_penalty
+from scmint.models.autoencoders import Decoded, Encoded, RegularizedAutoencoder, masked_mse
+from scmint.models.base import Batch, OptimizerFactory
+from scmint.nn.dense import Dense
 
-#: Hidden width per modality kind when the config gives none (the paper's choices).
+#: Hidden width per modality kind when the config gives none: the paper's CITE-seq (RNA 128,
+#: ADT 10) and RNA+ATAC (128, 128) choices; other kinds get 128.
 DEFAULT_HIDDEN = {"rna": 128, "adt": 10, "atac": 128, "other": 128}
 
 
-def resolve_widths(spec: DataSpec, hidden: Mapping[str, int] | None, key: str = "model.hidden") -> dict[str, int]:
+def resolve_widths(
+    spec: DataSpec, hidden: Mapping[str, int] | None, key: str = "model.hidden"
+) -> dict[str, int]:
     """Per-modality hidden widths: the config's, else the paper's default for the modality kind."""
     hidden = dict(hidden or {})
     unknown = sorted(set(hidden) - set(spec.modalities))
@@ -44,20 +50,37 @@ def resolve_widths(spec: DataSpec, hidden: Mapping[str, int] | None, key: str = 
     return widths
 
 
-class UMINT(IntegrationModule):
-    """UMINT LightningModule.
+def resolve_loss_weights(
+    spec: DataSpec, weights: Mapping[str, float] | None, key: str = "model.loss_weights"
+) -> dict[str, float]:
+    """lambda_m per modality: the config's, else 1 (the authors' ``lossWeights``)."""
+    weights = dict(weights or {})
+    unknown = sorted(set(weights) - set(spec.modalities))
+    if unknown:
+        raise ValueError(
+            f"{key} names {unknown}, which the data lacks (its modalities: {spec.names}); "
+            "remove them or choose other data"
+        )
+    resolved = {m: float(weights.get(m, 1.0)) for m in spec.modalities}
+    negative = {m: w for m, w in resolved.items() if w < 0}
+    if negative:
+        raise ValueError(f"{key} must be >= 0, got {negative}")
+    return resolved
+
+
+class UMINT(RegularizedAutoencoder):
+    """UMINT LightningModule, for any number of modalities.
 
     Args:
         data_spec: the data's modalities and sizes.
         optimizer: optimiser factory (Adam lr 1e-3, eps 1e-7 in the reference).
         latent_dim: size of the latent code (64).
-        hidden: modality -> hidden width; missing modalities use :data:`DEFAULT_HIDDEN`.
+        hidden: modality -> hidden width h_m; missing modalities use :data:`DEFAULT_HIDDEN`.
         loss_weights: modality -> lambda_m (default 1 each).
         alpha: L1 activity penalty weight (1e-4).
         beta: L2 kernel penalty weight (1e-3).
     """
 
-    requirements: ClassVar[Requirements] = Requirements(min_modalities=1, paired=True)
     method_name: ClassVar[str] = "umint"
 
     def __init__(
@@ -70,59 +93,41 @@ class UMINT(IntegrationModule):
         alpha: float = 1e-4,
         beta: float = 1e-3,
     ) -> None:
-        super().__init__(data_spec, optimizer)
-        if latent_dim < 1:
-            raise ValueError(f"model.latent_dim must be >= 1, got {latent_dim}")
-        if alpha < 0 or beta < 0:
-            raise ValueError(f"model.alpha and model.beta must be >= 0, got {alpha}, {beta}")
-        self.save_hyperparameters(logger=False)  # everything load_from_checkpoint needs
+        super().__init__(data_spec, optimizer, latent_dim=latent_dim, alpha=alpha, beta=beta)
         self.widths = resolve_widths(self.spec, hidden)
-        lambdas = dict(loss_weights or {})
-        unknown = sorted(set(lambdas) - set(self.spec.modalities))
-        if unknown:
-            raise ValueError(f"model.loss_weights names {unknown}, which the data lacks ({self.spec.names})")
-        self.loss_weights = {m: float(lambdas.get(m, 1.0)) for m in self.spec.modalities}
-        self.alpha, self.beta = alpha, beta
+        self.loss_weights = resolve_loss_weights(self.spec, loss_weights)
 
-        dims = self.spec.modalities
-        self.encoders = nn.ModuleDict({m: Dense(dims[m], self.widths[m]) for m in dims})
-        self.bottleneck = Dense(sum(self.widths.values()), latent_dim)
-        self.decoder_hidden = nn.ModuleDict({m: Dense(latent_dim, self.widths[m]) for m in dims})
+        dims, widths = self.spec.modalities, self.widths
+        # Layer creation order = the authors' (encoders, bottleneck, decoders, outputs).
+        self.encoders = nn.ModuleDict({m: Dense(dims[m], widths[m]) for m in dims})
+        self.bottleneck = Dense(sum(widths.values()), latent_dim)
+        self.decoder_hidden = nn.ModuleDict({m: Dense(latent_dim, widths[m]) for m in dims})
         self.decoder_out = nn.ModuleDict(
-            {m: Dense(self.widths[m], dims[m], activation=None, hidden=False) for m in dims}
+            {m: Dense(widths[m], dims[m], activation=None, hidden=False) for m in dims}
         )
-        self._hidden_layers = [*self.encoders.values(), self.bottleneck, *self.decoder_hidden.values()]
+        self.hidden_layers = [
+            *self.encoders.values(),
+            self.bottleneck,
+            *self.decoder_hidden.values(),
+        ]
 
-    def _encode(self, x: Mapping[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
-        encoded = [self.encoders[m](x[m]) for m in self.spec.modalities]
-        latent = self.bottleneck(torch.cat(encoded, dim=1))
-        return latent, [*encoded, latent]
+    def encode(self, x: Mapping[str, Tensor]) -> Encoded:
+        per_modality = [self.encoders[m](x[m]) for m in self.spec.names]
+        latent = self.bottleneck(torch.cat(per_modality, dim=1))
+        return Encoded(latent, [*per_modality, latent])
 
-    def forward(self, x: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], list[Tensor]]:
-        latent, activations = self._encode(x)
-        recon = {}
-        for m in self.spec.modalities:
-            h = self.decoder_hidden[m](latent)
-            activations.append(h)
-            recon[m] = self.decoder_out[m](h)
-        return latent, recon, activations
+    def decode(self, latent: Tensor) -> Decoded:
+        hidden = {m: self.decoder_hidden[m](latent) for m in self.spec.names}
+        reconstruction = {m: self.decoder_out[m](h) for m, h in hidden.items()}
+        return Decoded(reconstruction, list(hidden.values()))
 
-    def loss(self, batch: Batch) -> dict[str, Tensor]:
-        x = batch["x"]
-        _, recon, activations = self(x)
-        parts = {}
-        for m in self.spec.modalities:
-            err = (recon[m] - x[m]).pow(2).mean(dim=1)
-            if not self.spec.fully_paired:  # cells lacking m contribute nothing to MSE_m
-                present = batch["mask"][m].to(err.dtype)
-                err = err * present * (len(present) / present.sum().clamp(min=1.0))
-            parts[f"mse_{m}"] = self.loss_weights[m] * err.mean()
-        parts["l1_activity"] = self.alpha * l1_activity_penalty(activations)
-        parts["l2_kernel"] = self.beta * l2_kernel_penalty(self._hidden_layers)
-        return parts
-
-    def embed(self, batch: Batch) -> Tensor:
-        return self._encode(batch["x"])[0]
-
-    def reconstruct(self, batch: Batch) -> dict[str, Tensor]:
-        return self(batch["x"])[1]
+    def reconstruction_loss(
+        self, batch: Batch, reconstruction: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """lambda_m * MSE_m per modality, each its own loss part (``mse_<modality>``)."""
+        masks = None if self.spec.fully_paired else batch["mask"]
+        return {
+            f"mse_{m}": self.loss_weights[m]
+            * masked_mse(reconstruction[m], batch["x"][m], None if masks is None else masks[m])
+            for m in self.spec.names
+        }

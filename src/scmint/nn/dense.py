@@ -1,8 +1,13 @@
-"""Dense layers with the initialisations the reference implementations use."""
+"""Dense layers with the initialisations of the UMINT authors' Keras code.
+
+Keras and PyTorch initialise differently (PyTorch's ``nn.Linear`` default is Kaiming-uniform with
+a=sqrt(5), i.e. limit 1/sqrt(fan_in), and a uniform bias); the reference uses He-uniform kernels
+with a constant bias of 0.1 in hidden layers and Glorot-uniform kernels with zero bias in output
+layers. The penalties on these layers live in :mod:`scmint.nn.penalties`.
+"""
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 
@@ -37,24 +42,18 @@ class Dense(nn.Module):
         super().__init__()
         if d_in < 1 or d_out < 1:
             raise ValueError(f"Dense layer sizes must be >= 1, got {d_in} -> {d_out}")
+        if activation not in ("relu", None):
+            raise ValueError(
+                f"Dense activation must be 'relu' or None (linear), got {activation!r}"
+            )
         self.linear = nn.Linear(d_in, d_out)
         (init_hidden_ if hidden else init_output_)(self.linear)
         self.activation = nn.ReLU() if activation == "relu" else nn.Identity()
 
     @property
     def kernel(self) -> Tensor:
+        """The weight matrix [d_out, d_in] (what ``kernel_regularizer`` penalises in Keras)."""
         return self.linear.weight
 
     def forward(self, x: Tensor) -> Tensor:
         return self.activation(self.linear(x))
-
-
-def l2_kernel_penalty(layers: list[Dense]) -> Tensor:
-    """sum of squared kernel weights over ``layers`` (Keras ``l2(beta)`` without the 1/2)."""
-    return torch.stack([layer.kernel.pow(2).sum() for layer in layers]).sum()
-
-
-def l1_activity_penalty(activations: list[Tensor]) -> Tensor:
-    """Keras ``activity_regularizer=l1``: sum |a| per layer, divided by the batch size."""
-    batch = activations[0].shape[0]
-    return torch.stack([a.abs().sum() for a in activations]).sum() / batch
