@@ -36,8 +36,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from scmint.data.datamodule import MultiOmicsDataModule
 from scmint.metrics import evaluate_embedding
 from scmint.models.base import DataMismatchError, IntegrationModule
+from scmint.models.baselines.base import Baseline
+from scmint.models.baselines.packages import MissingPackageError
 from scmint.models.inference import Embeddings, embed_all
-from scmint.report.run_record import write_json_atomic, write_run_record
+from scmint.report.run_record import plot_umap, write_json_atomic, write_run_record
 from scmint.utils.config import CONFIG_DIR, ConfigError, register_resolvers, validate_config
 from scmint.utils.environment import git_commit, package_versions, peak_gpu_memory_mb, peak_memory_mb
 
@@ -45,7 +47,7 @@ log = logging.getLogger("scmint.train")
 register_resolvers()
 
 #: Errors caused by the user's config or data: reported in one line, without a traceback.
-USER_ERRORS = (ConfigError, DataMismatchError, ValueError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DataMismatchError, ValueError, FileNotFoundError, MissingPackageError)
 
 #: Scores printed at the end of a run (when present), in this order.
 SUMMARY_KEYS = ("ari_ward", "ari_kmeans", "fmi_ward", "fmi_kmeans", "nmi_ward", "nmi_kmeans", "ors")
@@ -55,25 +57,62 @@ def output_dir(cfg: DictConfig) -> Path:
     return Path(cfg.paths.output_dir)
 
 
+def instantiate(node: DictConfig, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that re-raises a constructor's own config/data error unwrapped,
+    so callers (and the one-line CLI message) see e.g. "model.latent_dim must be >= 1"."""
+    try:
+        return hydra.utils.instantiate(node, _convert_="partial", **kwargs)
+    except InstantiationException as error:
+        cause = _user_error(error)
+        if cause is not None and cause is not error:
+            raise cause from error
+        raise
+
+
 def build_datamodule(cfg: DictConfig) -> MultiOmicsDataModule:
     """Instantiate ``cfg.data`` and load + preprocess it (rank-0 download, then setup)."""
-    datamodule: MultiOmicsDataModule = hydra.utils.instantiate(cfg.data, _convert_="partial")
+    datamodule: MultiOmicsDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
 
 
-def build_model(cfg: DictConfig, datamodule: MultiOmicsDataModule) -> IntegrationModule:
+def build_model(cfg: DictConfig, datamodule: MultiOmicsDataModule) -> IntegrationModule | Baseline:
     """Instantiate ``cfg.model`` for the data's spec."""
-    return hydra.utils.instantiate(cfg.model, data_spec=datamodule.spec, _convert_="partial")
+    return instantiate(cfg.model, data_spec=datamodule.spec)
+
+
+class FitProgress(L.Callback):
+    """Puts the final epoch and step counts into ``trainer.callback_metrics``.
+
+    Under ``trainer=ddp_spawn`` training runs in worker processes and the main process's trainer
+    keeps its initial counters (0); Lightning sends ``callback_metrics`` back to it, so the counts
+    that the run record reports travel with them.
+    """
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.callback_metrics["fit/epochs"] = torch.tensor(trainer.current_epoch)
+        trainer.callback_metrics["fit/global_steps"] = torch.tensor(trainer.global_step)
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    callbacks.append(FitProgress())
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def finish_wandb_run() -> None:
+    """End this run's W&B run, if logger=wandb started one.
+
+    Lightning leaves it open, and a later WandbLogger in the same process (the next point of a
+    multirun, the next call of :func:`train` in a notebook) would log into it instead of its own.
+    """
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
@@ -135,6 +174,16 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def configure_threads(cfg: DictConfig) -> None:
+    """Apply ``threads`` (torch's CPU threads); null leaves torch's default of one per core."""
+    threads = cfg.get("threads")
+    if threads is None:
+        return
+    if int(threads) < 1:
+        raise ConfigError(f"threads must be >= 1 (CPU threads for torch) or null, got {threads}")
+    torch.set_num_threads(int(threads))
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, embed, evaluate and record one run; returns the metrics written to metrics.json."""
     validate_config(cfg)
@@ -143,23 +192,46 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             cfg.seed = random.SystemRandom().randrange(2**31)
         log.info("seed was null; drew seed=%d (recorded in metrics.json)", cfg.seed)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    configure_threads(cfg)
     run_dir = output_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
-    trainer = build_trainer(cfg)
-
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
-    train_time_s = time.perf_counter() - start
-    if trainer.global_rank != 0:  # DDP: rank 0 alone embeds, evaluates and writes the record
-        return {}
-
-    outputs = embed_all(model, datamodule.predict_dataloader())
+    if isinstance(model, Baseline):  # no gradient training: one call embeds every cell
+        outputs = model.fit_embed(datamodule)
+        train_time_s, fit_info = time.perf_counter() - start, {"device": "cpu", **model.run_info()}
+    else:
+        trainer = build_trainer(cfg)
+        # weights_only=False: scmint checkpoints carry the RNG state (numpy arrays, tuples) and
+        # OmegaConf hyper-parameters, which torch's weights-only unpickler refuses. Resume only
+        # from checkpoints you wrote (this run directory's, or a path you trust).
+        # trainer=ddp_spawn pickles the datamodule to its worker processes, which need only its
+        # cell store; the preprocessed MuData it was built from is kept here (anndata cannot
+        # unpickle it after preprocessing) and put back for the run record.
+        mdata, datamodule.mdata = datamodule.mdata, None
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg), weights_only=False)
+        finally:
+            datamodule.mdata = mdata
+            finish_wandb_run()
+        train_time_s = time.perf_counter() - start
+        if trainer.global_rank != 0:  # DDP: rank 0 alone embeds, evaluates and writes the record
+            return {}
+        outputs = embed_all(model, datamodule.predict_dataloader())
+        fit_info = {
+            "epochs": int(trainer.callback_metrics["fit/epochs"]),
+            "global_steps": int(trainer.callback_metrics["fit/global_steps"]),
+            "device": str(model.device),
+        }
+    threads = torch.get_num_threads()
     start = time.perf_counter()
     scores = evaluate(cfg, datamodule, outputs) if cfg.get("evaluate", True) else {}
     eval_time_s = time.perf_counter() - start
+    # numba-compiled code in the evaluation resets torch's intra-op thread count; restore it so
+    # the next run in this process (multirun, notebook, parity runner) trains as configured.
+    torch.set_num_threads(threads)
 
     metrics = {
         **run_identity(cfg),
@@ -167,18 +239,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **scores,
         "train_time_s": train_time_s,
         "eval_time_s": eval_time_s,
-        "epochs": trainer.current_epoch,
-        "global_steps": trainer.global_step,
+        "threads": torch.get_num_threads(),
+        **fit_info,
         "n_params": model.n_params,
         "n_cells": datamodule.spec.n_cells,
         "modalities": datamodule.spec.modalities,
         "peak_memory_mb": peak_memory_mb(),
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
-        "device": str(model.device),
         "versions": package_versions(),
         "git_commit": git_commit(),
     }
-    write_run_record(run_dir, metrics, outputs.embedding, cell_obs(datamodule), outputs.modality_embeddings)
+    obs = cell_obs(datamodule)
+    write_run_record(run_dir, metrics, outputs.embedding, obs, outputs.modality_embeddings)
+    if cfg.extras.get("umap", True):
+        plot_umap(run_dir, outputs.embedding, obs, seed=int(cfg.seed), title=f"{metrics['model']} on {metrics['data']}")
     print_summary(metrics, run_dir)
     return metrics
 
