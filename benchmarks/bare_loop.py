@@ -1,0 +1,140 @@
+"""The floor for framework overhead: the method's own computation in a plain PyTorch loop.
+
+Same ``nn.Module``s, same ``loss(batch)``, same optimiser (from the method's own
+``configure_optimizers``), same batches in the same order as scmint's sampler yields them, but
+no Lightning: the batches are gathered before the clock starts and already sit on the device,
+and each step is ``zero_grad; loss; backward; step``. Anything scmint's training takes beyond this
+loop is overhead that scmint adds (data gathering, host-to-device copies, Lightning's hooks,
+logging, the progress bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from benchmarks.clock import Stopwatch
+from lightning.fabric.utilities.apply_func import move_data_to_device
+
+from scmint.data.datamodule import MultiOmicsDataModule
+from scmint.models.base import IntegrationModule
+
+#: Most memory the pre-gathered batches may take; beyond it the loop cycles over the first ones
+#: (the step time depends on the batch's shape, not its cells).
+MAX_GATHERED_BYTES = 1 << 30
+
+
+def optimizer_of(model: IntegrationModule) -> torch.optim.Optimizer:
+    """The optimiser the method's ``configure_optimizers`` returns (one optimiser, no scheduler)."""
+    configured = model.configure_optimizers()
+    if isinstance(configured, torch.optim.Optimizer):
+        return configured
+    if isinstance(configured, Mapping) and isinstance(
+        configured.get("optimizer"), torch.optim.Optimizer
+    ):
+        return configured["optimizer"]
+    raise TypeError(
+        f"{type(model).__name__}.configure_optimizers returned {type(configured).__name__}; the bare "
+        "loop reproduces methods with a single optimiser only"
+    )
+
+
+def training_batches(datamodule: MultiOmicsDataModule, n_steps: int) -> Iterator[dict[str, Any]]:
+    """The first ``n_steps`` training batches in the order scmint trains on them (epoch after epoch)."""
+    loader = datamodule.train_dataloader()
+    epoch, produced = 0, 0
+    while produced < n_steps:
+        loader.sampler.set_epoch(epoch)
+        for batch in loader:
+            yield batch
+            produced += 1
+            if produced == n_steps:
+                return
+        epoch += 1
+
+
+def batch_bytes(batch: Mapping[str, Any]) -> int:
+    return sum(x.element_size() * x.nelement() for x in batch["x"].values())
+
+
+def gather(
+    datamodule: MultiOmicsDataModule, n_steps: int, device: torch.device
+) -> list[dict[str, Any]]:
+    """Up to ``n_steps`` batches on ``device``, capped at :data:`MAX_GATHERED_BYTES`."""
+    batches, total = [], 0
+    for batch in training_batches(datamodule, n_steps):
+        total += batch_bytes(batch)
+        if batches and total > MAX_GATHERED_BYTES:
+            break
+        batches.append(move_data_to_device(batch, device))
+    return batches
+
+
+def bare_step(
+    model: IntegrationModule, optimizer: torch.optim.Optimizer, batch: Mapping[str, Any]
+) -> None:
+    """One optimiser step, written as a user of plain PyTorch would write it."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = sum(model.loss(batch).values())
+    loss.backward()
+    optimizer.step()
+
+
+def run_bare(
+    model: IntegrationModule,
+    batches: list[dict[str, Any]],
+    warmup: int,
+    steps: int,
+    device: torch.device,
+) -> Stopwatch:
+    """Time taken by ``steps`` bare steps after ``warmup`` untimed ones.
+
+    Lightning's ``deterministic=True`` switches torch's deterministic algorithms on for the whole
+    process; a bare script would not, so they are off here and restored afterwards.
+    """
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        model.to(device).train()
+        optimizer = optimizer_of(model)
+        for i in range(warmup):
+            bare_step(model, optimizer, batches[i % len(batches)])
+        clock = Stopwatch(device)
+        clock.start()
+        for i in range(warmup, warmup + steps):
+            bare_step(model, optimizer, batches[i % len(batches)])
+        clock.stop()
+        return clock
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def run_bare_protocol(
+    model: IntegrationModule, datamodule: MultiOmicsDataModule, epochs: int, device: torch.device
+) -> Stopwatch:
+    """Time of the reference protocol in the bare loop: ``epochs`` epochs of training steps,
+    each followed by the validation loss (no gradients, eval mode), as scmint's fit does."""
+    steps_per_epoch = len(datamodule.train_dataloader())
+    batches = gather(datamodule, epochs * steps_per_epoch, device)
+    val_loader = datamodule.val_dataloader()
+    val_batches = [move_data_to_device(b, device) for b in val_loader] if val_loader else []
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        model.to(device).train()
+        optimizer = optimizer_of(model)
+        clock = Stopwatch(device)
+        clock.start()
+        for epoch in range(epochs):
+            for s in range(steps_per_epoch):
+                bare_step(model, optimizer, batches[(epoch * steps_per_epoch + s) % len(batches)])
+            model.eval()
+            with torch.no_grad():
+                for batch in val_batches:
+                    model.loss(batch)
+            model.train()
+        clock.stop()
+        return clock
+    finally:
+        torch.use_deterministic_algorithms(deterministic)

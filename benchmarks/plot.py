@@ -1,0 +1,59 @@
+"""Log-log plot of training throughput against the number of cells, one line per method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+
+def plot_throughput(results: dict[str, Any], path: Path) -> bool:
+    """One panel per dataset x batch size: cells/s vs cells, scmint solid, bare loop dashed.
+
+    Returns False (and writes nothing) when there is no throughput record.
+    """
+    rows = [r for r in results["records"] if r.get("kind") == "steps" and r.get("status") == "ok"]
+    if not rows:
+        return False
+    datasets = sorted({r["dataset"] for r in rows})
+    batches = sorted({r["batch_size"] for r in rows})
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    colours = {m: plt.get_cmap("tab10")(i) for i, m in enumerate(methods)}
+    fig, axes = plt.subplots(
+        len(datasets), len(batches), figsize=(4 * len(batches), 3.4 * len(datasets)), squeeze=False
+    )
+    for i, dataset in enumerate(datasets):
+        for j, batch in enumerate(batches):
+            ax = axes[i][j]
+            for method in methods:
+                points = sorted(
+                    (r["n_cells"], r["scmint_cells_per_s"], r["bare_cells_per_s"])
+                    for r in rows
+                    if r["dataset"] == dataset
+                    and r["batch_size"] == batch
+                    and r["method"] == method
+                )
+                if not points:
+                    continue
+                n, scmint, bare = zip(*points, strict=True)
+                ax.plot(n, scmint, "o-", color=colours[method], label=method)
+                ax.plot(n, bare, "x--", color=colours[method], alpha=0.6)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{dataset}, batch {batch}", fontsize=10)
+            ax.set_xlabel("cells")
+            ax.set_ylabel("training cells/s")
+            ax.grid(True, which="both", alpha=0.3)
+    axes[0][-1].legend(fontsize=8, title="solid: scmint\ndashed: bare loop", title_fontsize=7)
+    machine = results["machine"]
+    fig.suptitle(
+        f"scmint training throughput, {machine['hostname']} ({machine['device']}), {results['date']}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True

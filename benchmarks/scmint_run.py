@@ -1,0 +1,172 @@
+"""scmint's own training, as ``scmint-train`` runs it: the user's Trainer, callbacks and logger.
+
+A :class:`StepTimer` callback clocks optimiser steps inside epochs. Work between epochs
+(validation, checkpoint, logging of the epoch's losses) is left out of the per-step figure, which
+is what the bare loop is compared with; it is counted in the reference-protocol time, which times
+the whole ``Trainer.fit``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import lightning as L
+import torch
+from benchmarks.clock import Stopwatch
+from benchmarks.workload import with_overrides
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig
+
+from scmint.data.datamodule import MultiOmicsDataModule
+from scmint.models.base import IntegrationModule
+from scmint.train import build_model, build_trainer
+
+
+class StepTimer(Callback):
+    """Seconds spent in optimiser steps ``warmup + 1 .. warmup + steps`` (within epochs only).
+
+    The clock runs from the end of step ``warmup`` (or the start of an epoch) to the end of the
+    epoch's last step (or of step ``warmup + steps``), so each timed step's interval holds its data
+    fetch, forward, backward, optimiser step and every per-step hook, and nothing between epochs.
+    The accelerator is synchronised only at those boundaries, never per step.
+
+    With ``budget`` (seconds), training stops at the first step after at least ``min_steps`` timed
+    steps that brings the timed total past the budget: the run calibrates its own length.
+    """
+
+    def __init__(
+        self,
+        warmup: int,
+        steps: int,
+        device: torch.device,
+        budget: float | None = None,
+        min_steps: int = 1,
+    ) -> None:
+        if warmup < 1:
+            raise ValueError("StepTimer needs at least one warm-up step")
+        self.warmup, self.steps = warmup, steps
+        self.budget, self.min_steps = budget, min_steps
+        self.clock = Stopwatch(device)
+        self.timed_steps = 0
+        self._started = False
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (
+            self._started
+            and not trainer.should_stop
+            and trainer.global_step < self.warmup + self.steps
+        ):
+            self.clock.start()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if step == self.warmup:
+            self._started = True
+            self.clock.start()
+        elif self.clock.running and step == self.warmup + self.steps:
+            self._stop(step)
+        elif self._over_budget(step):
+            self._stop(step)
+            trainer.should_stop = True
+
+    def _over_budget(self, step: int) -> bool:
+        """Budget spent, after at least ``min_steps`` (no GPU sync here; ``_stop`` synchronises)."""
+        if not self.clock.running or self.budget is None or step - self.warmup < self.min_steps:
+            return False
+        return self.clock.peek() >= self.budget
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.clock.running:
+            self._stop(trainer.global_step)
+
+    def _stop(self, step: int) -> None:
+        self.clock.stop()
+        self.timed_steps = step - self.warmup
+
+
+def trainer_config(
+    cfg: DictConfig, output_dir: str, accelerator: str, **trainer: object
+) -> DictConfig:
+    """The user's config with the run directory, the accelerator and ``trainer`` values set."""
+    values = {"paths.output_dir": output_dir, "trainer.accelerator": accelerator}
+    values.update({f"trainer.{k}": v for k, v in trainer.items()})
+    return with_overrides(cfg, values)
+
+
+def fresh_model(cfg: DictConfig, datamodule: MultiOmicsDataModule) -> IntegrationModule:
+    """The method built from the data's spec with the run's seed (same weights every call)."""
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    return build_model(cfg, datamodule)
+
+
+def run_steps(
+    cfg: DictConfig,
+    datamodule: MultiOmicsDataModule,
+    warmup: int,
+    steps: int,
+    accelerator: str,
+    budget: float | None = None,
+    min_steps: int = 1,
+) -> tuple[Stopwatch, int]:
+    """(clock, steps timed) of scmint optimiser steps after ``warmup`` untimed ones: ``steps``
+    of them, or fewer when a time ``budget`` is given (see :class:`StepTimer`).
+
+    Validation is switched off (``limit_val_batches=0``): it happens between epochs, outside the
+    clock, and would only lengthen the benchmark.
+    """
+    model = fresh_model(cfg, datamodule)
+    with tempfile.TemporaryDirectory(prefix="scmint-bench-") as out:
+        run_cfg = trainer_config(
+            cfg, out, accelerator, max_steps=warmup + steps, max_epochs=-1, limit_val_batches=0
+        )
+        trainer = build_trainer(run_cfg)
+        device = torch.device("cpu" if accelerator == "cpu" else "cuda")
+        timer = StepTimer(warmup, steps, device, budget=budget, min_steps=min_steps)
+        trainer.callbacks.insert(0, timer)  # first, so its epoch-end reading precedes checkpointing
+        trainer.fit(model, datamodule=datamodule)
+    if budget is None and timer.timed_steps != steps:
+        raise RuntimeError(f"timed {timer.timed_steps} steps instead of {steps}")
+    return timer.clock, timer.timed_steps
+
+
+def run_protocol(cfg: DictConfig, datamodule: MultiOmicsDataModule, accelerator: str) -> Stopwatch:
+    """Time of the whole ``Trainer.fit`` of the method's reference protocol (what ``scmint-train``
+    records as ``train_time_s``), validation and checkpoints included."""
+    model = fresh_model(cfg, datamodule)
+    with tempfile.TemporaryDirectory(prefix="scmint-bench-") as out:
+        trainer = build_trainer(trainer_config(cfg, out, accelerator))
+        clock = Stopwatch(torch.device("cpu" if accelerator == "cpu" else "cuda"))
+        clock.start()
+        trainer.fit(model, datamodule=datamodule)
+        clock.stop()
+        return clock
+
+
+class EpochTimer(Callback):
+    """Time of each training epoch, validation and checkpoint included, Trainer start-up not."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.epochs: list[Stopwatch] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epochs.append(Stopwatch(self.device))
+        self.epochs[-1].start()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epochs[-1].stop()
+
+
+def run_epochs(
+    cfg: DictConfig, datamodule: MultiOmicsDataModule, epochs: int, accelerator: str
+) -> list[Stopwatch]:
+    """Time of each of ``epochs`` epochs of the user's configuration (see :class:`EpochTimer`)."""
+    model = fresh_model(cfg, datamodule)
+    with tempfile.TemporaryDirectory(prefix="scmint-bench-") as out:
+        trainer = build_trainer(trainer_config(cfg, out, accelerator, max_epochs=epochs))
+        timer = EpochTimer(torch.device("cpu" if accelerator == "cpu" else "cuda"))
+        trainer.callbacks.append(timer)  # last: its epoch-end reading follows the checkpoint
+        trainer.fit(model, datamodule=datamodule)
+    return timer.epochs
