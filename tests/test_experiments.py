@@ -12,17 +12,16 @@ import json
 import os
 import subprocess
 import sys
-from functools import lru_cache
-from pathlib import Path
+from functools import cache
 
 import pytest
-from conftest import compose_config
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from conftest import compose_config
 from scmint.train import train
 from scmint.utils.config import CONFIG_DIR, PROJECT_ROOT
 
@@ -30,7 +29,7 @@ EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 SYNTHETIC_SOURCE = "scmint.data.synthetic.SyntheticSource"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _composed(overrides: tuple[str, ...]) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
@@ -142,7 +141,7 @@ def test_smoke_sweep_runs_every_point(experiment, tmp_path):
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},  # one torch thread per process (docs/scaling.md)
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # one torch thread (docs/scaling.md)
         timeout=1800,
     )
     assert result.returncode == 0, result.stderr[-3000:]

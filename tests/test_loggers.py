@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 
 import pytest
-from conftest import TINY, compose_config
 
+from conftest import TINY, compose_config
 from scmint.train import train
 
 #: TINY without its `logger=none`: these tests choose the logger.
-RUN = tuple(o for o in TINY if not o.startswith("logger=")) + ("evaluate=false",)
+RUN = (*(o for o in TINY if not o.startswith("logger=")), "evaluate=false")
 
 
 @pytest.fixture

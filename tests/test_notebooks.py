@@ -26,10 +26,18 @@ def test_notebook_runs_headless(path, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one torch thread per process (docs/scaling.md)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook,
+        timeout=900,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
-    errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [
+        o
+        for cell in notebook.cells
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors
     assert any(tmp_path.iterdir()), "the notebook writes its runs under SCMINT_NOTEBOOK_OUT"
 
@@ -39,6 +47,10 @@ def test_notebooks_are_stored_without_outputs():
     assert NOTEBOOKS, "notebooks/ holds the quick start and the figure reproduction"
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
-        stale = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+        stale = [
+            i
+            for i, c in enumerate(notebook.cells)
+            if c.cell_type == "code" and (c.outputs or c.execution_count)
+        ]
         assert not stale, f"{path.name}: clear the outputs of cells {stale} before committing"
         assert os.path.getsize(path) < 50_000

@@ -16,11 +16,11 @@ from pathlib import Path
 import hydra
 import pytest
 import submitit
-from conftest import compose_config
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from conftest import compose_config
 from scmint.utils.config import CONFIG_DIR, PROJECT_ROOT
 
 #: A sweep point that trains in a few seconds (tiny data, one epoch, quick evaluation).

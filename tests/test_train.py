@@ -9,8 +9,8 @@ import sys
 import anndata as ad
 import numpy as np
 import pytest
-from conftest import TINY, compose_config
 
+from conftest import TINY, compose_config
 from scmint.train import train
 from scmint.utils.config import CONFIG_DIR, PROJECT_ROOT, ConfigError, validate_config
 

@@ -14,6 +14,7 @@ config, so tests and notebooks call it directly. A run:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -26,7 +27,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-import numpy as np
 import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -41,7 +41,12 @@ from scmint.models.baselines.packages import MissingPackageError
 from scmint.models.inference import Embeddings, embed_all
 from scmint.report.run_record import plot_umap, write_json_atomic, write_run_record
 from scmint.utils.config import CONFIG_DIR, ConfigError, register_resolvers, validate_config
-from scmint.utils.environment import git_commit, package_versions, peak_gpu_memory_mb, peak_memory_mb
+from scmint.utils.environment import (
+    git_commit,
+    package_versions,
+    peak_gpu_memory_mb,
+    peak_memory_mb,
+)
 
 log = logging.getLogger("scmint.train")
 register_resolvers()
@@ -143,12 +148,16 @@ def cell_obs(datamodule: MultiOmicsDataModule) -> pd.DataFrame:
     return obs
 
 
-def evaluate(cfg: DictConfig, datamodule: MultiOmicsDataModule, outputs: Embeddings) -> dict[str, Any]:
+def evaluate(
+    cfg: DictConfig, datamodule: MultiOmicsDataModule, outputs: Embeddings
+) -> dict[str, Any]:
     """The shared evaluation protocol on a run's embeddings."""
     inputs = None
     if outputs.reconstructions:
         inputs = {m: datamodule.features(m).numpy() for m in outputs.reconstructions}
-    options = OmegaConf.to_container(cfg.evaluation, resolve=True) if cfg.get("evaluation") else None
+    options = (
+        OmegaConf.to_container(cfg.evaluation, resolve=True) if cfg.get("evaluation") else None
+    )
     return evaluate_embedding(
         outputs.embedding,
         datamodule.labels(),
@@ -165,7 +174,8 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
     """Who this run is: model, data, seeds (the keys every report groups by)."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     return {
-        "model": choices.get("model") or str(cfg.model.get("_target_", "?")).rsplit(".", 1)[-1].lower(),
+        "model": choices.get("model")
+        or str(cfg.model.get("_target_", "?")).rsplit(".", 1)[-1].lower(),
         "data": cfg.data.get("name") or choices.get("data"),
         "experiment": choices.get("experiment"),
         "seed": cfg.seed,
@@ -212,7 +222,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # unpickle it after preprocessing) and put back for the run record.
         mdata, datamodule.mdata = datamodule.mdata, None
         try:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg), weights_only=False)
+            trainer.fit(
+                model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg), weights_only=False
+            )
         finally:
             datamodule.mdata = mdata
             finish_wandb_run()
@@ -252,7 +264,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     obs = cell_obs(datamodule)
     write_run_record(run_dir, metrics, outputs.embedding, obs, outputs.modality_embeddings)
     if cfg.extras.get("umap", True):
-        plot_umap(run_dir, outputs.embedding, obs, seed=int(cfg.seed), title=f"{metrics['model']} on {metrics['data']}")
+        plot_umap(
+            run_dir,
+            outputs.embedding,
+            obs,
+            seed=int(cfg.seed),
+            title=f"{metrics['model']} on {metrics['data']}",
+        )
     print_summary(metrics, run_dir)
     return metrics
 
@@ -282,10 +300,8 @@ def record_failure(cfg: DictConfig, error: BaseException) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "error.txt").write_text("".join(traceback.format_exception(error)))
     identity = {}
-    try:
+    with contextlib.suppress(Exception):  # identity is best-effort when the config is what failed
         identity = run_identity(cfg)
-    except Exception:  # identity is best-effort when the config is what failed
-        pass
     write_json_atomic(
         run_dir / "metrics.json",
         {**identity, "status": "failed", "error": f"{type(error).__name__}: {error}"},

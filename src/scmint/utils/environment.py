@@ -12,7 +12,17 @@ import torch
 
 from scmint.utils.config import PROJECT_ROOT
 
-_PACKAGES = ("scmint", "torch", "lightning", "hydra-core", "numpy", "scanpy", "anndata", "mudata", "scikit-learn")
+_PACKAGES = (
+    "scmint",
+    "torch",
+    "lightning",
+    "hydra-core",
+    "numpy",
+    "scanpy",
+    "anndata",
+    "mudata",
+    "scikit-learn",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -29,13 +39,20 @@ def git_commit() -> str | None:
     """The checkout's commit (with "-dirty" when it has uncommitted changes), None outside git."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         if commit.returncode != 0:
             return None
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
