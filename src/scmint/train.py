@@ -106,7 +106,13 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # `deterministic: true` switches on torch's deterministic algorithms, and with them the filling
+    # of every newly allocated tensor with NaN (a guard against reading uninitialised memory).
+    # No scmint op reads memory it has not written, so the fill only costs bandwidth: 3-7% of a
+    # UMINT/AE step on CPU (benchmarks/README.md). Runs stay bit-for-bit repeatable without it.
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    return trainer
 
 
 def finish_wandb_run() -> None:
