@@ -3,6 +3,7 @@ sparse and backed storage, against the cells/s a UMINT-shaped training step cons
 
     python benchmarks/bench_data.py                      # 1,000,000 cells x (2,000 genes + 25 ADTs)
     python benchmarks/bench_data.py --cells 50000        # a quick look
+    python benchmarks/bench_data.py --modes backed backed-cold backed-cold-blocks   # backed only
 
 Steps (each storage mode runs in its own process, so peak memory is that mode's alone):
 
@@ -10,9 +11,15 @@ Steps (each storage mode runs in its own process, so peak memory is that mode's 
    (reused by later runs with the same sizes);
 2. ``prepare``: preprocess once through the data module (RNA: normalise, log1p, z-score deferred to
    batch time; ADT: CLR, z-score) into the processed cache, as a sweep's first run would;
-3. one process per storage mode loads the processed cache entry and draws training batches of
-   ``--batch-size`` for ``--seconds``; reported: cells/s, setup time, peak RSS and peak RSS above
-   the process's baseline after imports;
+3. one process per storage mode loads the processed cache entry (setup: includes one first batch)
+   and draws training batches of ``--batch-size`` for ``--seconds``; reported: cells/s, setup
+   time, peak RSS and peak RSS above the process's baseline after imports, page faults per batch
+   and the load average; then the training step of 4. runs in the same process, so that each
+   mode's ratio compares rates measured under the same machine load.
+   Modes: ``dense``, ``sparse``, ``backed`` (the memory-mapped files read once first, so they
+   are in the page cache: data that fits in memory), ``backed-cold`` (the mapped files evicted
+   from the page cache first, with ``posix_fadvise``, so batches start by reading from disk) and
+   ``backed-cold-blocks`` (the same with ``data.shuffle_block_size=--block-size``);
 4. the same batch size through a UMINT-shaped network (per-modality Dense(d->h) + ReLU, Dense(->64)
    latent, mirrored decoder, MSE, Adam) on one fixed batch: the cells/s training consumes.
 
@@ -88,7 +95,7 @@ def simulate(args: argparse.Namespace) -> Path:
     return path
 
 
-def module(args: argparse.Namespace, raw: Path, storage: str):
+def module(args: argparse.Namespace, raw: Path, storage: str, blocks: bool = False):
     from scmint.data import MultiOmicsDataModule
     from scmint.data.sources import FilesSource
 
@@ -100,7 +107,33 @@ def module(args: argparse.Namespace, raw: Path, storage: str):
         storage=storage,
         cache=True,
         cache_dir=str(Path(args.workdir) / "processed"),
+        shuffle_block_size=args.block_size if blocks else None,
+        shuffle_window=args.window,
     )
+
+
+def evict_from_page_cache(paths: list[str]) -> None:
+    """Drop these files' pages from the page cache (theirs only; other files are untouched)."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # dirty pages cannot be dropped: write them first
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def read_into_page_cache(paths: list[str], block: int = 1 << 24) -> None:
+    """Read these files once, so that their pages are in the page cache (if memory allows)."""
+    for path in paths:
+        with open(path, "rb", buffering=0) as f:
+            while f.read(block):
+                pass
+
+
+def faults() -> tuple[int, int]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt, usage.ru_majflt
 
 
 def child(args: argparse.Namespace) -> dict:
@@ -116,13 +149,15 @@ def child(args: argparse.Namespace) -> dict:
             "seconds": time.perf_counter() - t,
             "peak_rss_gb": peak_rss_gb(),
         }
-    dm = module(args, raw, "sparse" if args.child == "prepare" else args.child)
+    storage, *flags = args.child.split("-")
+    dm = module(args, raw, "sparse" if args.child == "prepare" else storage, "blocks" in flags)
     base = current_rss_gb()  # after importing scmint's data stack
     t = time.perf_counter()
     if args.child == "prepare":
         dm.prepare_data()
         return {"mode": "prepare", "seconds": time.perf_counter() - t, "peak_rss_gb": peak_rss_gb()}
     dm.setup()
+    next(iter(dm.train_dataloader()))  # first batch: compiles the densify kernel (cached on disk)
     setup_s = time.perf_counter() - t
     import h5py
 
@@ -136,8 +171,13 @@ def child(args: argparse.Namespace) -> dict:
             )
             / 1e9
         )
+    if storage == "backed":  # the page cache's state is set, not left to earlier runs
+        mapped = sorted({f[0] for fs in dm.store.files.values() for f in fs})
+        (evict_from_page_cache if "cold" in flags else read_into_page_cache)(mapped)
     loader = dm.train_dataloader()
     cells, batches = 0, 0
+    load = os.getloadavg()[0]
+    minor, major = faults()
     t = time.perf_counter()
     while time.perf_counter() - t < args.seconds:
         for batch in loader:
@@ -146,17 +186,25 @@ def child(args: argparse.Namespace) -> dict:
             if time.perf_counter() - t >= args.seconds:
                 break
     elapsed = time.perf_counter() - t
+    minor_end, major_end = faults()
+    step = training_step_rate(args)  # right after, under the same machine load
     return {
         "mode": args.child,
         "storage": dm.storage_used,
+        "shuffle_block_size": dm.shuffle_block_size,
         "cells_per_s": cells / elapsed,
         "batches": batches,
+        "minor_faults_per_batch": (minor_end - minor) / max(batches, 1),
+        "major_faults_per_batch": (major_end - major) / max(batches, 1),
+        "load_average_start": load,
+        "load_average_end": os.getloadavg()[0],
         "setup_s": setup_s,
         "baseline_rss_gb": base,
         "peak_rss_gb": peak_rss_gb(),
         "peak_above_baseline_gb": peak_rss_gb() - base,
         "anonymous_rss_end_gb": anonymous_rss_gb(),
         "processed_matrices_gb": sparse_gb,
+        "step_cells_per_s": step["cells_per_s"],
     }
 
 
@@ -200,6 +248,7 @@ def training_step_rate(args: argparse.Namespace) -> dict:
         "mode": "umint_step",
         "cells_per_s": n * args.batch_size / elapsed,
         "ms_per_step": 1e3 * elapsed / n,
+        "load_average_end": os.getloadavg()[0],
     }
 
 
@@ -215,21 +264,23 @@ def table(results: list[dict], step: dict, args: argparse.Namespace) -> str:
     lines = [
         f"{args.cells:,} cells x ({args.genes:,} genes sparse + {args.proteins} ADTs), batch {args.batch_size}, "
         f"{args.threads} threads; UMINT-shaped training step: {step['cells_per_s']:,.0f} cells/s "
-        f"({step['ms_per_step']:.2f} ms/step)",
+        f"({step['ms_per_step']:.2f} ms/step) at the end; 'x training step' divides by the step "
+        "rate measured in the same process right after the mode's batches (same machine load)",
         "",
-        "| storage | cells/s delivered | x training step | setup (s) | peak RSS (GB) | peak above baseline (GB) | private RSS at end (GB) | processed matrices (GB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| storage | cells/s delivered | x training step | setup (s) | peak RSS (GB) | peak above baseline (GB) | private RSS at end (GB) | processed matrices (GB) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if "error" in r:
             lines.append(
-                f"| {r['mode']} | failed: {r['error'].strip().splitlines()[-1]} | | | | | |"
+                f"| {r['mode']} | failed: {r['error'].strip().splitlines()[-1]} | | | | | | | |"
             )
             continue
         lines.append(
-            f"| {r['mode']} | {r['cells_per_s']:,.0f} | {r['cells_per_s'] / step['cells_per_s']:.1f} | "
+            f"| {r['mode']} | {r['cells_per_s']:,.0f} | {r['cells_per_s'] / r['step_cells_per_s']:.1f} | "
             f"{r['setup_s']:.1f} | {r['peak_rss_gb']:.2f} | {r['peak_above_baseline_gb']:.2f} | "
-            f"{r['anonymous_rss_end_gb']:.2f} | {r['processed_matrices_gb']:.2f} |"
+            f"{r['anonymous_rss_end_gb']:.2f} | {r['processed_matrices_gb']:.2f} | "
+            f"{r['load_average_start']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -243,7 +294,23 @@ def main() -> None:
     parser.add_argument("--proteins", type=int, default=25)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement time per mode")
-    parser.add_argument("--modes", nargs="+", default=["sparse", "backed", "dense"])
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["sparse", "backed", "backed-cold", "backed-cold-blocks", "dense"],
+    )
+    parser.add_argument(
+        "--block-size",
+        type=int,
+        default=64,
+        help="data.shuffle_block_size of the *-blocks modes (cells per contiguous block)",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=8,
+        help="data.shuffle_window of the *-blocks modes (batches shuffled together)",
+    )
     parser.add_argument(
         "--threads",
         type=int,

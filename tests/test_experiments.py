@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from conftest import compose_config
 from scmint.train import train
 from scmint.utils.config import CONFIG_DIR, PROJECT_ROOT
+from test_baselines import BASELINES, needs
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 SYNTHETIC_SOURCE = "scmint.data.synthetic.SyntheticSource"
@@ -68,9 +69,10 @@ def test_experiment_composes_and_says_what_it_reproduces(experiment):
     # every option of a config-group axis (data=..., model=...) exists
     for override in {o for point in points for o in point}:
         key, value = override.split("=", 1)
-        if (CONFIG_DIR / key).is_dir():
-            assert (CONFIG_DIR / key / f"{value}.yaml").exists(), (
-                f"{experiment}: no conf/{key}/{value}.yaml"
+        group = key.lstrip("+").split("@", 1)[0]  # e.g. preprocess@data.preprocess.rna
+        if (CONFIG_DIR / group).is_dir():
+            assert (CONFIG_DIR / group / f"{value}.yaml").exists(), (
+                f"{experiment}: no conf/{group}/{value}.yaml"
             )
     # the first point (every axis key, first value of each) composes into a runnable config
     job = _job(experiment, points[0])
@@ -127,6 +129,11 @@ def test_one_smoke_point_trains_and_writes_its_record(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_smoke_sweep_runs_every_point(experiment, tmp_path):
+    points = sweep_points(_compose([f"experiment={experiment}", "debug=smoke"]))
+    # comparison methods need the optional extra scmint[baselines]: skip, naming the package
+    for model in sorted({o.split("=", 1)[1] for p in points for o in p if o.startswith("model=")}):
+        if model in BASELINES:
+            needs(model)
     sweep = tmp_path / "sweep"
     result = subprocess.run(
         [
@@ -145,7 +152,7 @@ def test_smoke_sweep_runs_every_point(experiment, tmp_path):
         timeout=1800,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    n_points = len(sweep_points(_compose([f"experiment={experiment}", "debug=smoke"])))
+    n_points = len(points)
     records = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))]
     assert len(records) == n_points
     failed = {r.get("model"): r.get("error") for r in records if r["status"] != "ok"}

@@ -127,6 +127,110 @@ def test_initialisation_statistics():
     assert out.std().item() == pytest.approx((6 / 1128) ** 0.5 / 3**0.5, rel=0.03)
 
 
+def uniforms(layer, limit: float) -> torch.Tensor:
+    """The uniforms u behind a kernel w = -limit + 2 limit u, in Keras' (fan_in, fan_out) order."""
+    return ((layer.kernel.detach().T + limit) / (2 * limit)).flatten()
+
+
+def test_per_layer_seed_reproduces_the_seeded_keras_initializers():
+    """Every kernel from a fresh generator with the same seed, drawn in Keras' (fan_in, fan_out)
+    shape: same-shape layers identical, other shapes the same leading uniforms, each layer
+    scaled by its own limit; biases as in independent mode."""
+    spec = spec_of(rna=7, atac=5)
+    model = UMINT(
+        spec,
+        ADAM,
+        latent_dim=4,
+        hidden={"rna": 6, "atac": 6},
+        init_seeding="per_layer_seed",
+        init_seed=98,
+    )
+    # the two decoder hidden layers Dense(4 -> 6) start identical (as the authors' in Keras)
+    assert torch.equal(model.decoder_hidden["rna"].kernel, model.decoder_hidden["atac"].kernel)
+    stream = torch.rand(12 * 4, generator=torch.Generator().manual_seed(98))  # the largest
+    he = {  # hidden layer -> its He limit sqrt(6 / fan_in)
+        model.encoders["rna"]: (6 / 7) ** 0.5,
+        model.encoders["atac"]: (6 / 5) ** 0.5,
+        model.bottleneck: (6 / 12) ** 0.5,
+        model.decoder_hidden["rna"]: (6 / 4) ** 0.5,
+    }
+    glorot = {  # output layer -> its Glorot limit sqrt(6 / (fan_in + fan_out))
+        model.decoder_out["rna"]: (6 / (6 + 7)) ** 0.5,
+        model.decoder_out["atac"]: (6 / (6 + 5)) ** 0.5,
+    }
+    for layer, limit in {**he, **glorot}.items():
+        u = uniforms(layer, limit)
+        assert torch.allclose(u, stream[: u.numel()], atol=1e-6)
+        assert layer.kernel.abs().max() <= limit
+    # the first kernel element of every layer is the same uniform, scaled by the layer's limit
+    firsts = {layer.kernel[0, 0].item() / limit for layer, limit in {**he, **glorot}.items()}
+    assert max(firsts) - min(firsts) < 1e-6
+    assert all(torch.all(layer.linear.bias == 0.1) for layer in model.hidden_layers)
+    assert all(torch.all(layer.linear.bias == 0) for layer in model.decoder_out.values())
+
+
+def test_seeded_kernel_is_keras_shape_transposed():
+    from scmint.nn.dense import seeded_uniform_kernel
+
+    kernel = seeded_uniform_kernel(3, 2, limit=0.5, seed=4)
+    keras = torch.rand(3, 2, generator=torch.Generator().manual_seed(4)) - 0.5  # (fan_in, fan_out)
+    assert kernel.shape == (2, 3) and torch.allclose(kernel, keras.T)
+
+
+def test_per_layer_seed_is_deterministic_and_independent_of_the_global_generator():
+    spec = spec_of(rna=9, adt=4)
+
+    def build(global_seed: int, **kwargs):
+        torch.manual_seed(global_seed)
+        return UMINT(spec, ADAM, latent_dim=3, hidden={"rna": 5, "adt": 2}, **kwargs).state_dict()
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    seeded = {"init_seeding": "per_layer_seed", "init_seed": 11}
+    assert same(build(0, **seeded), build(1, **seeded))  # the init seed alone decides
+    assert not same(build(0, **seeded), build(0, init_seeding="per_layer_seed", init_seed=12))
+    # init_seed null: drawn from the global generator, so it follows the run seed
+    drawn = {"init_seeding": "per_layer_seed"}
+    assert same(build(5, **drawn), build(5, **drawn))
+    assert not same(build(5, **drawn), build(6, **drawn))
+    # the AE family takes the option too
+    torch.manual_seed(0)
+    ae = AE(spec_of(rna=9, adt=4), ADAM, latent_dim=3, hidden_dim=3, init_seeding="per_layer_seed")
+    assert torch.equal(ae.encoder2.kernel, ae.decoder1.kernel)  # both Dense(3 -> 3)
+    with pytest.raises(ValueError, match="init_seeding"):
+        UMINT(spec, ADAM, init_seeding="keras")
+
+
+def test_independent_init_is_unchanged():
+    """Default: every kernel drawn in turn from torch's global generator, no two layers equal."""
+    from torch import nn
+
+    spec = spec_of(rna=7, atac=5)
+    widths = {"rna": 6, "atac": 6}
+    torch.manual_seed(3)
+    default = UMINT(spec, ADAM, latent_dim=4, hidden=widths)
+    torch.manual_seed(3)
+    explicit = UMINT(spec, ADAM, latent_dim=4, hidden=widths, init_seeding="independent")
+    torch.manual_seed(3)  # the layers built by hand, in creation order, as before the option
+    expected = []
+    for d_in, d_out, hidden in [(7, 6, 1), (5, 6, 1), (12, 4, 1), (4, 6, 1), (4, 6, 1),
+                                (6, 7, 0), (6, 5, 0)]:  # fmt: skip
+        linear = nn.Linear(d_in, d_out)
+        if hidden:
+            nn.init.kaiming_uniform_(linear.weight, mode="fan_in", nonlinearity="relu")
+        else:
+            nn.init.xavier_uniform_(linear.weight)
+        expected.append(linear.weight.detach())
+    layers = [*default.hidden_layers, *default.decoder_out.values()]
+    assert all(torch.equal(layer.kernel, w) for layer, w in zip(layers, expected, strict=True))
+    assert all(torch.equal(v, explicit.state_dict()[k]) for k, v in default.state_dict().items())
+    assert default.kernel_seed is None
+    assert not torch.equal(
+        default.decoder_hidden["rna"].kernel, default.decoder_hidden["atac"].kernel
+    )
+
+
 @pytest.mark.parametrize(
     "dims, widths",
     [

@@ -83,6 +83,11 @@ class MultiOmicsDataModule(L.LightningDataModule):
         cache: keep the preprocessed data in the processed cache (None: when the source is
             file-based, i.e. not for the simulator; "backed" storage always caches).
         cache_dir: folder of the processed cache (default ``$SCMINT_DATA_DIR/processed``).
+        shuffle_block_size: None (default): shuffle the training cells exactly, cell by cell.
+            An integer > 1: shuffle blocks of this many consecutive cells, then the cells within
+            each window of ``shuffle_window`` batches (see :mod:`scmint.data.loading`); meant for
+            ``storage=backed`` when the file is read from disk rather than the page cache.
+        shuffle_window: batches whose cells are shuffled together under ``shuffle_block_size``.
     """
 
     def __init__(
@@ -103,6 +108,8 @@ class MultiOmicsDataModule(L.LightningDataModule):
         storage: str = "auto",
         cache: bool | None = None,
         cache_dir: str | None = None,
+        shuffle_block_size: int | None = None,
+        shuffle_window: int = 8,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -111,6 +118,12 @@ class MultiOmicsDataModule(L.LightningDataModule):
             raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
         if storage not in STORAGE_MODES:
             raise ValueError(f"data.storage must be one of {STORAGE_MODES}, got {storage!r}")
+        if shuffle_block_size is not None and shuffle_block_size < 1:
+            raise ValueError(
+                f"data.shuffle_block_size must be >= 1 or null, got {shuffle_block_size}"
+            )
+        if shuffle_window < 1:
+            raise ValueError(f"data.shuffle_window must be >= 1, got {shuffle_window}")
         self.source = source
         self.preprocess = {m: _steps(recipe) for m, recipe in (preprocess or {}).items()}
         self.requested_modalities = list(modalities) if modalities else None
@@ -127,6 +140,8 @@ class MultiOmicsDataModule(L.LightningDataModule):
         self.storage = storage
         self.cache = cache
         self.cache_dir = cache_dir
+        self.shuffle_block_size = shuffle_block_size
+        self.shuffle_window = shuffle_window
         self.mdata: md.MuData | None = None
         self.store: DenseCellStore | SparseCellStore | BackedCellStore | None = None
         self.spec: DataSpec | None = None
@@ -211,8 +226,12 @@ class MultiOmicsDataModule(L.LightningDataModule):
             # Only X and the feature table travel on: layers, obsm and per-modality obs would be
             # written to the cache for nothing (labels/batches live in the MuData's obs).
             adata = ad.AnnData(X=adata.X, obs=pd.DataFrame(index=adata.obs_names), var=adata.var)
+            if found[BATCH_COLUMN]:  # for recipe steps that use batches (combat); dropped after
+                adata.obs[BATCH_COLUMN] = raw.obs[BATCH_COLUMN].reindex(adata.obs_names).to_numpy()
             adata = drop_empty(adata, m, self.name)
-            mods[m] = apply_recipe(adata, self.preprocess.get(m, []), m, copy=False)  # raw is ours
+            adata = apply_recipe(adata, self.preprocess.get(m, []), m, copy=False)  # raw is ours
+            adata.obs = pd.DataFrame(index=adata.obs_names)
+            mods[m] = adata
         processed = mudata(mods)
         obs = pd.DataFrame(index=processed.obs_names)
         for column in (LABEL_COLUMN, BATCH_COLUMN):
@@ -310,6 +329,8 @@ class MultiOmicsDataModule(L.LightningDataModule):
             seed=self.shuffle_seed,
             rank=rank,
             world_size=world,
+            block_size=self.shuffle_block_size,
+            window=self.shuffle_window,
         )
         return DataLoader(
             IndexedBatches(self.store, self.store.n_cells),

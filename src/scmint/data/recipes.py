@@ -19,6 +19,7 @@ from typing import Any
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
@@ -124,18 +125,94 @@ def clr(adata: ad.AnnData, axis: int = 1) -> ad.AnnData:
 
 @step("tfidf")
 def tfidf(
-    adata: ad.AnnData, norm: str | None = None, smooth_idf: bool = True, sublinear_tf: bool = False
+    adata: ad.AnnData,
+    flavor: str = "sklearn",
+    norm: str | None = None,
+    smooth_idf: bool | None = None,
+    sublinear_tf: bool | None = None,
+    log_tf: bool | None = None,
+    log_idf: bool | None = None,
+    log_tfidf: bool | None = None,
+    scale_factor: float | None = None,
 ) -> ad.AnnData:
-    """TF-IDF of peak counts with scikit-learn's ``TfidfTransformer`` (``idf = ln((1+n)/(1+df)) + 1``).
+    """TF-IDF of peak counts, in one of two flavours; the IDF is kept in ``var["idf"]``.
 
-    ``norm`` None keeps the raw TF x IDF (UMINT's recipe normalises per cell afterwards); "l2" is
-    scikit-learn's default (as in SMILE's tutorials). The IDF is kept in ``var["idf"]``.
+    ``flavor="sklearn"`` (default): scikit-learn's ``TfidfTransformer``, ``tf = counts``,
+    ``idf = ln((1+n)/(1+df)) + 1`` (``smooth_idf``, default True; ``sublinear_tf``, default False).
+    ``norm`` None keeps the raw TF x IDF; "l2" is scikit-learn's default (as in SMILE's tutorials).
+
+    ``flavor="muon"``: ``muon.atac.pp.tfidf`` (muon 0.1.9), computed here without muon:
+    ``tf = counts / cell total``, times ``scale_factor`` (default 1e4; 0 or 1: no scaling), then
+    ``log1p`` if ``log_tf`` (default True); ``idf = n_cells / peak total``, ``log1p`` if
+    ``log_idf`` (default True); ``log_tfidf`` (default False; only with both logs off) takes
+    ``log1p`` of the product. Defaults give muon's ``log(1 + 1e4 TF) x log(1 + IDF)``, the
+    transform of the UMINT authors' ATAC preprocessing. Cells or peaks with no counts give 0
+    (muon: 0 in X; its IDF is inf for a peak with no counts, here 0).
+
+    Options of the other flavour are refused rather than ignored.
     """
-    transformer = TfidfTransformer(norm=norm, smooth_idf=smooth_idf, sublinear_tf=sublinear_tf)
-    x = transformer.fit_transform(sp.csr_matrix(adata.X))
+    if flavor == "sklearn":
+        _refuse_options(
+            "sklearn",
+            log_tf=log_tf,
+            log_idf=log_idf,
+            log_tfidf=log_tfidf,
+            scale_factor=scale_factor,
+        )
+        transformer = TfidfTransformer(
+            norm=norm,
+            smooth_idf=True if smooth_idf is None else smooth_idf,
+            sublinear_tf=False if sublinear_tf is None else sublinear_tf,
+        )
+        x = transformer.fit_transform(sp.csr_matrix(adata.X))
+        idf = transformer.idf_
+    elif flavor == "muon":
+        _refuse_options("muon", norm=norm, smooth_idf=smooth_idf, sublinear_tf=sublinear_tf)
+        x, idf = _tfidf_muon(
+            adata.X,
+            log_tf=True if log_tf is None else log_tf,
+            log_idf=True if log_idf is None else log_idf,
+            log_tfidf=False if log_tfidf is None else log_tfidf,
+            scale_factor=1e4 if scale_factor is None else scale_factor,
+        )
+    else:
+        raise ValueError(f"tfidf: unknown flavor {flavor!r}; choose 'sklearn' or 'muon'")
     adata.X = x.astype(np.float32)
-    adata.var["idf"] = transformer.idf_
+    adata.var["idf"] = idf
     return adata
+
+
+def _refuse_options(flavor: str, **options: Any) -> None:
+    given = sorted(k for k, v in options.items() if v is not None)
+    if given:
+        raise ValueError(f"tfidf(flavor={flavor!r}) does not take {given} (the other flavor's)")
+
+
+def _tfidf_muon(
+    x: Any, *, log_tf: bool, log_idf: bool, log_tfidf: bool, scale_factor: float
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """muon's TF-IDF (see :func:`tfidf`) in float64, sparse throughout."""
+    if log_tfidf and (log_tf or log_idf):
+        raise ValueError("tfidf(flavor='muon'): log_tfidf needs log_tf and log_idf false (as muon)")
+    counts = sp.csr_matrix(x, dtype=np.float64)
+    cell_total = np.asarray(counts.sum(axis=1)).ravel()
+    peak_total = np.asarray(counts.sum(axis=0)).ravel()
+    inv_total = np.divide(1.0, cell_total, out=np.zeros_like(cell_total), where=cell_total > 0)
+    idf = np.divide(
+        counts.shape[0], peak_total, out=np.zeros_like(peak_total), where=peak_total > 0
+    )
+    tf = sp.csr_matrix(sp.diags(inv_total) @ counts)
+    if scale_factor not in (0, 1):  # muon skips 0 and 1 alike
+        tf.data *= float(scale_factor)
+    if log_tf:
+        tf.data = np.log1p(tf.data)  # log1p(0) = 0: sparsity kept
+    if log_idf:
+        idf = np.log1p(idf)
+    out = sp.csr_matrix(tf @ sp.diags(idf))
+    if log_tfidf:
+        out.data = np.log1p(out.data)
+    out.eliminate_zeros()
+    return out, idf
 
 
 @step("top_idf")
@@ -149,10 +226,78 @@ def top_idf(adata: ad.AnnData, fraction: float = 0.1) -> ad.AnnData:
     return adata[:, np.sort(keep)].copy()
 
 
+@step("combat")
+def combat(adata: ad.AnnData, key: str = "batch", modality: str = "") -> ad.AnnData:
+    """Remove batch effects with ComBat (``scanpy.pp.combat``: per-feature location/scale
+    adjustment with empirical-Bayes shrinkage) on log-scale data, e.g. the log-normalised RNA or
+    the CLR ADT, before the z-score.
+
+    The batches are ``obs[key]``: the ``batch`` column that :class:`~scmint.data.MultiOmicsDataModule`
+    fills from the dataset's ``data.batch_key``. Refused (naming the modality and the column) when
+    the column is absent, has missing values, or holds a single batch. Features constant within
+    some batch (ComBat would divide by their zero variance) pass through uncorrected (logged). The
+    result is dense (ComBat densifies), float32.
+    """
+    where = f"preprocess.{modality}: step 'combat'" if modality else "step 'combat'"
+    if key not in adata.obs.columns:
+        raise DataError(
+            f"{where} needs the cells' batches in obs[{key!r}], but modality "
+            f"{modality or '?'!r} has no {key!r} column (columns: {list(adata.obs.columns)}); set "
+            f"data.batch_key to the dataset's batch column, or drop 'combat' from the recipe"
+        )
+    batches = adata.obs[key]
+    if batches.isna().any():
+        raise DataError(
+            f"{where}: obs[{key!r}] of modality {modality or '?'!r} has no batch for "
+            f"{int(batches.isna().sum())} of {adata.n_obs} cells; ComBat needs one for every cell"
+        )
+    names = pd.unique(batches.astype(str))
+    if len(names) < 2:
+        raise DataError(
+            f"{where}: obs[{key!r}] of modality {modality or '?'!r} holds a single batch "
+            f"({', '.join(map(repr, names)) or 'no cells'}); there is no batch effect to remove: "
+            f"drop 'combat' from the recipe (e.g. use the recipe without '_combat')"
+        )
+    x = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+    x = x.astype(np.float64, copy=True)
+    codes = pd.Categorical(batches.astype(str)).codes
+    # ComBat standardises each feature by its pooled and per-batch variances: a feature constant
+    # within any batch would give NaN, so those stay as they are.
+    ok = np.ones(adata.n_vars, dtype=bool)
+    for b in np.unique(codes):
+        ok &= x[codes == b].var(axis=0) > 0
+    if ok.any():
+        obs = pd.DataFrame(
+            {key: pd.Categorical(batches.astype(str).to_numpy())}, index=adata.obs_names
+        )
+        sub = ad.AnnData(x[:, ok], obs=obs)
+        sc.pp.combat(sub, key=key)
+        x[:, ok] = sub.X
+    if not ok.all():
+        log.info(
+            "combat (%s): %d of %d features constant within a batch, left uncorrected",
+            modality or "?",
+            int((~ok).sum()),
+            adata.n_vars,
+        )
+    if not np.isfinite(x).all():
+        raise DataError(f"{where}: ComBat produced non-finite values for modality {modality!r}")
+    adata.X = x.astype(np.float32)
+    log.info(
+        "combat (%s): corrected %d batches over %d features",
+        modality or "?",
+        len(names),
+        int(ok.sum()),
+    )
+    return adata
+
+
 #: Steps that take logs of counts: negative input is refused before they run.
 _NEEDS_NONNEGATIVE = {"normalize_total", "log1p", "clr", "tfidf"}
 #: Steps meant for raw counts: non-integer input is logged (it may be intended).
 _EXPECTS_COUNTS = {"normalize_total", "clr", "tfidf", "filter_features"}
+#: Steps told which modality they process (for their error messages).
+_TAKES_MODALITY = {"combat"}
 
 
 def apply_recipe(
@@ -183,6 +328,8 @@ def apply_recipe(
         if name == "scale" and i == len(steps) - 1 and defer_final_scale and sp.issparse(out.X):
             out = _defer_scale(out, **options)
             continue
+        if name in _TAKES_MODALITY:
+            options.setdefault("modality", modality)
         try:
             out = STEPS[name](out, **options)
         except TypeError as err:

@@ -36,6 +36,9 @@ from scmint.models.base import (
 from scmint.nn.dense import Dense
 from scmint.nn.penalties import kl_sparsity_penalty, l1_activity_penalty, l2_kernel_penalty
 
+#: How the kernels are initialised: see :class:`RegularizedAutoencoder`.
+InitSeeding = Literal["independent", "per_layer_seed"]
+
 
 class Encoded(NamedTuple):
     """Latent code and the hidden activations computed on the way (all penalised)."""
@@ -76,6 +79,12 @@ class RegularizedAutoencoder(IntegrationModule):
         latent_dim: size of the ReLU latent code (64).
         alpha: weight of the L1 activity penalty (1e-4).
         beta: weight of the L2 kernel penalty (1e-3).
+        init_seeding: ``independent`` (default) draws every kernel from torch's global generator;
+            ``per_layer_seed`` reproduces the authors' seeded Keras initializers for exact
+            comparisons: every kernel comes from a fresh generator seeded with ``init_seed``, so
+            same-shape layers start identical (:mod:`scmint.nn.dense`).
+        init_seed: the seed of ``per_layer_seed``; None draws one from torch's global generator
+            (so it follows the run seed). Ignored by ``independent``.
     """
 
     requirements: ClassVar[Requirements] = Requirements(min_modalities=1, paired=True)
@@ -87,12 +96,26 @@ class RegularizedAutoencoder(IntegrationModule):
         latent_dim: int = 64,
         alpha: float = 1e-4,
         beta: float = 1e-3,
+        init_seeding: InitSeeding = "independent",
+        init_seed: int | None = None,
     ) -> None:
         super().__init__(data_spec, optimizer)
         if latent_dim < 1:
             raise ValueError(f"model.latent_dim must be >= 1, got {latent_dim}")
         if alpha < 0 or beta < 0:
             raise ValueError(f"model.alpha and model.beta must be >= 0, got {alpha}, {beta}")
+        if init_seeding not in ("independent", "per_layer_seed"):
+            raise ValueError(
+                "model.init_seeding must be 'independent' or 'per_layer_seed', "
+                f"got {init_seeding!r}"
+            )
+        self.init_seeding = init_seeding
+        #: The seed every kernel is drawn with under ``per_layer_seed``; None under ``independent``.
+        self.kernel_seed: int | None = None
+        if init_seeding == "per_layer_seed":
+            self.kernel_seed = (
+                int(torch.randint(0, 2**62, ()).item()) if init_seed is None else int(init_seed)
+            )
         # Collects the init arguments of the whole subclass chain: what load_from_checkpoint needs.
         self.save_hyperparameters(logger=False)
         self.latent_dim = latent_dim
@@ -174,8 +197,18 @@ class AE(RegularizedAutoencoder):
         hidden_dim: int = 128,
         alpha: float = 1e-4,
         beta: float = 1e-3,
+        init_seeding: InitSeeding = "independent",
+        init_seed: int | None = None,
     ) -> None:
-        super().__init__(data_spec, optimizer, latent_dim=latent_dim, alpha=alpha, beta=beta)
+        super().__init__(
+            data_spec,
+            optimizer,
+            latent_dim=latent_dim,
+            alpha=alpha,
+            beta=beta,
+            init_seeding=init_seeding,
+            init_seed=init_seed,
+        )
         if hidden_dim < 1:
             raise ValueError(f"model.hidden_dim must be >= 1, got {hidden_dim}")
         if len(self.spec.modalities) > 1 and not self.spec.fully_paired:
@@ -186,10 +219,11 @@ class AE(RegularizedAutoencoder):
             )
         self.hidden_dim = hidden_dim
         n_features = self.spec.total_features
-        self.encoder1 = Dense(n_features, hidden_dim)
-        self.encoder2 = Dense(hidden_dim, latent_dim)
-        self.decoder1 = Dense(latent_dim, hidden_dim)
-        self.decoder2 = Dense(hidden_dim, n_features, activation=None, hidden=False)
+        seed = self.kernel_seed
+        self.encoder1 = Dense(n_features, hidden_dim, seed=seed)
+        self.encoder2 = Dense(hidden_dim, latent_dim, seed=seed)
+        self.decoder1 = Dense(latent_dim, hidden_dim, seed=seed)
+        self.decoder2 = Dense(hidden_dim, n_features, activation=None, hidden=False, seed=seed)
         self.hidden_layers = [self.encoder1, self.encoder2, self.decoder1]
 
     def encode(self, x: Mapping[str, Tensor]) -> Encoded:
@@ -230,8 +264,12 @@ class DAE(AE):
         noise_std: float = 0.01,
         noise: Literal["per_batch", "fixed"] = "per_batch",
         noise_seed: int | None = None,
+        init_seeding: InitSeeding = "independent",
+        init_seed: int | None = None,
     ) -> None:
-        super().__init__(data_spec, optimizer, latent_dim, hidden_dim, alpha, beta)
+        super().__init__(
+            data_spec, optimizer, latent_dim, hidden_dim, alpha, beta, init_seeding, init_seed
+        )
         if noise not in ("per_batch", "fixed"):
             raise ValueError(f"model.noise must be 'per_batch' or 'fixed', got {noise!r}")
         if noise_std < 0:
@@ -296,8 +334,19 @@ class SAE(AE):
         sparsity_target: float = 0.01,
         sparsity_weight: float = 3.0,
         legacy_kl: bool = False,
+        init_seeding: InitSeeding = "independent",
+        init_seed: int | None = None,
     ) -> None:
-        super().__init__(data_spec, optimizer, latent_dim, hidden_dim, alpha=0.0, beta=beta)
+        super().__init__(
+            data_spec,
+            optimizer,
+            latent_dim,
+            hidden_dim,
+            alpha=0.0,
+            beta=beta,
+            init_seeding=init_seeding,
+            init_seed=init_seed,
+        )
         if not 0 < sparsity_target < 1:
             raise ValueError(f"model.sparsity_target must be in (0, 1), got {sparsity_target}")
         if sparsity_weight < 0:

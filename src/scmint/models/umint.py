@@ -23,7 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from scmint.data.spec import DataSpec
-from scmint.models.autoencoders import Decoded, Encoded, RegularizedAutoencoder, masked_mse
+from scmint.models.autoencoders import (
+    Decoded,
+    Encoded,
+    InitSeeding,
+    RegularizedAutoencoder,
+    masked_mse,
+)
 from scmint.models.base import Batch, OptimizerFactory
 from scmint.nn.dense import Dense
 
@@ -79,6 +85,8 @@ class UMINT(RegularizedAutoencoder):
         loss_weights: modality -> lambda_m (default 1 each).
         alpha: L1 activity penalty weight (1e-4).
         beta: L2 kernel penalty weight (1e-3).
+        init_seeding, init_seed: ``independent`` (default) or the authors' seeded Keras
+            initializers (``per_layer_seed``); see :class:`RegularizedAutoencoder`.
     """
 
     method_name: ClassVar[str] = "umint"
@@ -92,18 +100,30 @@ class UMINT(RegularizedAutoencoder):
         loss_weights: Mapping[str, float] | None = None,
         alpha: float = 1e-4,
         beta: float = 1e-3,
+        init_seeding: InitSeeding = "independent",
+        init_seed: int | None = None,
     ) -> None:
-        super().__init__(data_spec, optimizer, latent_dim=latent_dim, alpha=alpha, beta=beta)
+        super().__init__(
+            data_spec,
+            optimizer,
+            latent_dim=latent_dim,
+            alpha=alpha,
+            beta=beta,
+            init_seeding=init_seeding,
+            init_seed=init_seed,
+        )
         self.widths = resolve_widths(self.spec, hidden)
         self.loss_weights = resolve_loss_weights(self.spec, loss_weights)
 
-        dims, widths = self.spec.modalities, self.widths
+        dims, widths, seed = self.spec.modalities, self.widths, self.kernel_seed
         # Layer creation order = the authors' (encoders, bottleneck, decoders, outputs).
-        self.encoders = nn.ModuleDict({m: Dense(dims[m], widths[m]) for m in dims})
-        self.bottleneck = Dense(sum(widths.values()), latent_dim)
-        self.decoder_hidden = nn.ModuleDict({m: Dense(latent_dim, widths[m]) for m in dims})
+        self.encoders = nn.ModuleDict({m: Dense(dims[m], widths[m], seed=seed) for m in dims})
+        self.bottleneck = Dense(sum(widths.values()), latent_dim, seed=seed)
+        self.decoder_hidden = nn.ModuleDict(
+            {m: Dense(latent_dim, widths[m], seed=seed) for m in dims}
+        )
         self.decoder_out = nn.ModuleDict(
-            {m: Dense(widths[m], dims[m], activation=None, hidden=False) for m in dims}
+            {m: Dense(widths[m], dims[m], activation=None, hidden=False, seed=seed) for m in dims}
         )
         self.hidden_layers = [
             *self.encoders.values(),

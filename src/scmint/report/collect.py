@@ -40,6 +40,7 @@ IGNORED_OVERRIDES = (
     "extras*",
     "evaluation*",
     "evaluate",
+    "threads",  # CPU threads: a compute setting (threads=1 on a shared machine), not a method
     "task_name",
     "tags",
     "trainer.accelerator",

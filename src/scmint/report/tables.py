@@ -26,6 +26,17 @@ HEADLINE_METRICS = (
 )
 
 
+#: Whole-number metrics (counts), shown without decimals in the Markdown tables.
+COUNT_METRICS = ("n_params", "n_cells", "epochs", "global_steps")
+
+
+def metric_digits(metric: str, digits: int) -> int:
+    """Decimals for a metric's cells: 1 for seconds (``*_s``), 0 for counts, else ``digits``."""
+    if metric.endswith("_s"):
+        return 1
+    return 0 if metric in COUNT_METRICS else digits
+
+
 def summarize(tidy: pd.DataFrame) -> pd.DataFrame:
     """mean, sd (sample sd, ddof 1; NaN for one replicate) and n per method x dataset x metric."""
     keys = ["dataset", "method", "metric"]
@@ -62,9 +73,7 @@ def markdown_tables(
                 if (method, metric) in cells.index:
                     entry = cells.loc[(method, metric)]
                     row.append(
-                        format_cell(
-                            entry["mean"], entry["sd"], 1 if metric.endswith("_s") else digits
-                        )
+                        format_cell(entry["mean"], entry["sd"], metric_digits(metric, digits))
                     )
                 else:
                     row.append("–")
