@@ -158,8 +158,8 @@ def steps_table(records: list[dict[str, Any]], dataset: str) -> list[str]:
         "GFLOP/step",
         "matmul GFLOP/s",
         "limit µs/step",
-        "scmint % limit",
-        "bare % limit",
+        "scmint fraction of limit",
+        "bare fraction of limit",
         "peak RSS MiB",
         "steps",
     ]
