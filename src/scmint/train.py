@@ -46,6 +46,7 @@ from scmint.utils.environment import (
     package_versions,
     peak_gpu_memory_mb,
     peak_memory_mb,
+    skip_uninitialized_fill,
 )
 
 log = logging.getLogger("scmint.train")
@@ -107,11 +108,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    # `deterministic: true` switches on torch's deterministic algorithms, and with them the filling
-    # of every newly allocated tensor with NaN (a guard against reading uninitialised memory).
-    # No scmint op reads memory it has not written, so the fill only costs bandwidth: 3-7% of a
-    # UMINT/AE step on CPU (benchmarks/README.md). Runs stay bit-for-bit repeatable without it.
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    skip_uninitialized_fill()  # no NaN fill of new tensors under deterministic mode
     return trainer
 
 

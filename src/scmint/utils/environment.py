@@ -73,3 +73,16 @@ def peak_gpu_memory_mb() -> float | None:
 
 def machine() -> str:
     return f"{platform.node()} ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def skip_uninitialized_fill() -> None:
+    """Stop torch filling every new tensor with NaN under deterministic algorithms.
+
+    ``trainer.deterministic: true`` switches on torch's deterministic algorithms, and with them
+    ``torch.utils.deterministic.fill_uninitialized_memory``: a guard against reading memory that
+    was never written. No scmint op reads such memory, so the fill only costs bandwidth (3-7 % of
+    a UMINT/AE step on CPU, benchmarks/README.md); runs stay bit-for-bit repeatable without it.
+    Kept here rather than inline in ``train.py``: submitit pickles ``python -m scmint.train``'s
+    functions by value, and the ``torch.utils.deterministic`` module object cannot be pickled.
+    """
+    torch.utils.deterministic.fill_uninitialized_memory = False
