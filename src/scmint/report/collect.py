@@ -52,6 +52,10 @@ IGNORED_OVERRIDES = (
 )
 
 
+#: Leading columns of the runs and tidy-metrics tables: which run a row belongs to.
+IDENTITY_COLUMNS = ("run_dir", "method", "model", "variant", "dataset", "seed", "split_seed")
+
+
 @dataclass
 class Run:
     """One run directory and what its record says."""
@@ -69,6 +73,18 @@ class Run:
     @property
     def method(self) -> str:
         return f"{self.model} [{self.variant}]" if self.variant else self.model
+
+    def identity(self) -> dict[str, Any]:
+        """The columns that say which run a table row belongs to (:data:`IDENTITY_COLUMNS`)."""
+        return {
+            "run_dir": str(self.path),
+            "method": self.method,
+            "model": self.model,
+            "variant": self.variant,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "split_seed": self.split_seed,
+        }
 
     def numeric_metrics(self) -> dict[str, float]:
         """Metric name -> value for every number in the record (booleans and seeds excluded)."""
@@ -153,31 +169,8 @@ def load_run(run_dir: Path, ignored: Sequence[str] = IGNORED_OVERRIDES) -> Run:
 def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per run: where it is, who it is, its status and error."""
     return pd.DataFrame(
-        [
-            {
-                "run_dir": str(r.path),
-                "method": r.method,
-                "model": r.model,
-                "variant": r.variant,
-                "dataset": r.dataset,
-                "seed": r.seed,
-                "split_seed": r.split_seed,
-                "status": r.status,
-                "error": r.error,
-            }
-            for r in runs
-        ],
-        columns=[
-            "run_dir",
-            "method",
-            "model",
-            "variant",
-            "dataset",
-            "seed",
-            "split_seed",
-            "status",
-            "error",
-        ],
+        [{**r.identity(), "status": r.status, "error": r.error} for r in runs],
+        columns=[*IDENTITY_COLUMNS, "status", "error"],
         dtype=object,  # seeds stay integers beside missing ones
     )
 
@@ -185,32 +178,9 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
 def tidy_metrics(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per completed run and numeric metric (absent metrics, i.e. null, have no row)."""
     rows = [
-        {
-            "run_dir": str(r.path),
-            "method": r.method,
-            "model": r.model,
-            "variant": r.variant,
-            "dataset": r.dataset,
-            "seed": r.seed,
-            "split_seed": r.split_seed,
-            "metric": name,
-            "value": value,
-        }
+        {**r.identity(), "metric": name, "value": value}
         for r in runs
         if r.status == "ok"
         for name, value in r.numeric_metrics().items()
     ]
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "run_dir",
-            "method",
-            "model",
-            "variant",
-            "dataset",
-            "seed",
-            "split_seed",
-            "metric",
-            "value",
-        ],
-    )
+    return pd.DataFrame(rows, columns=[*IDENTITY_COLUMNS, "metric", "value"])
