@@ -9,6 +9,7 @@ import sys
 import anndata as ad
 import numpy as np
 import pytest
+import torch
 
 from conftest import TINY, compose_config
 from scmint.train import train
@@ -146,3 +147,39 @@ def test_pca_floor_runs_through_the_same_record(tmp_path):
     metrics = train(cfg)
     assert metrics["model"] == "pca"
     assert ad.read_h5ad(tmp_path / "embedding.h5ad").obsm["X_scmint"].shape[1] == 64
+
+
+def test_optimiser_step_matches_lightnings_automatic_loop(tmp_path):
+    """scmint steps the optimiser itself; a Trainer that asks for gradient clipping gets
+    Lightning's automatic loop instead. With a clip bound no gradient reaches, both loops must
+    make the same updates, so the embeddings agree bit for bit."""
+    own = train(compose_config([*TINY, "seed=3", "evaluate=false"], tmp_path / "own"))
+    automatic = train(
+        compose_config(
+            [*TINY, "seed=3", "evaluate=false", "+trainer.gradient_clip_val=1e9"],
+            tmp_path / "automatic",
+        )
+    )
+    assert own["global_steps"] == automatic["global_steps"] > 0
+    a = ad.read_h5ad(tmp_path / "own" / "embedding.h5ad").obsm["X_scmint"]
+    b = ad.read_h5ad(tmp_path / "automatic" / "embedding.h5ad").obsm["X_scmint"]
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("clip", "accumulate", "automatic"),
+    [(None, 1, False), (0.0, 1, False), (1.0, 1, True), (None, 4, True)],
+)
+def test_automatic_loop_only_when_the_trainer_needs_it(clip, accumulate, automatic):
+    from types import SimpleNamespace
+
+    from scmint.data.spec import DataSpec
+    from scmint.models.autoencoders import AE
+
+    spec = DataSpec(modalities={"rna": 20, "adt": 5}, n_cells=10, paired=True, fully_paired=True)
+    model = AE(spec, optimizer=torch.optim.Adam)
+    assert model.automatic_optimization is False  # no trainer attached yet
+    model._trainer = SimpleNamespace(gradient_clip_val=clip, accumulate_grad_batches=accumulate)
+    assert model.automatic_optimization is automatic
+    model.automatic_optimization = False  # a method stepping its own optimisers
+    assert model.automatic_optimization is False

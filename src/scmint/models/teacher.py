@@ -186,12 +186,10 @@ class TeacherComposition(IntegrationModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         optimizer = self.optimizers()[self.stage - 1]
-        parts = self.loss(batch)
-        total = torch.stack(list(parts.values())).sum()
+        total = self._accumulate("train", self.loss(batch))
         optimizer.zero_grad()
         self.manual_backward(total)
         optimizer.step()
-        self._accumulate("train", parts, total)
         return total
 
     # ---- the method ------------------------------------------------------------------------
