@@ -305,3 +305,15 @@ def test_compiled_densify_matches_numpy_bit_for_bit(monkeypatch):
     monkeypatch.setattr(stores, "_fill_csr_rows", None)
     assert torch.equal(compiled, take())
     assert torch.all(compiled[[0, 5]] == 0) and compiled.abs().max() <= 2.0
+
+
+def test_batches_stay_put_on_cpu_and_move_elsewhere(partial_h5mu, tmp_path):
+    """On CPU the data module hands Lightning its batch unchanged (no per-step walk over the
+    nested dict); any other device still gets every tensor moved."""
+    dm = _module(partial_h5mu, tmp_path, "dense")
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))
+    assert dm.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    moved = dm.transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert moved["x"]["rna"].device.type == "meta"
+    assert moved["mask"]["adt"].device.type == "meta"

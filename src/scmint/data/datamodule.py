@@ -377,6 +377,15 @@ class MultiOmicsDataModule(L.LightningDataModule):
             collate_fn=identity_collate,
         )
 
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        """This module's batches are CPU tensors: on CPU they stay as they are, which spares
+        Lightning's generic walk over the nested batch dict at every step."""
+        if device.type == "cpu":
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     # ---- what evaluation reads ------------------------------------------------------------
     def labels(self) -> np.ndarray | None:
         """Cell-type labels as strings (None when the dataset has none)."""

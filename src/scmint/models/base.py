@@ -158,15 +158,6 @@ class IntegrationModule(L.LightningModule):
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._accumulate("val", self.loss(batch))
 
-    def transfer_batch_to_device(
-        self, batch: Batch, device: torch.device, dataloader_idx: int
-    ) -> Batch:
-        """Batches from scmint's data module are CPU tensors: on CPU they stay as they are,
-        which spares Lightning's generic walk over the batch's nested dict at every step."""
-        if device.type == "cpu":
-            return batch
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def predict_step(self, batch: Batch, batch_idx: int = 0) -> dict[str, Any]:
         out: dict[str, Any] = {"index": batch["index"], "embedding": self.embed(batch)}
         per_modality = self.embed_modalities(batch)
