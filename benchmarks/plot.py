@@ -47,12 +47,7 @@ def plot_throughput(results: dict[str, Any], path: Path) -> bool:
                 n, scmint, bare = zip(*points, strict=True)
                 ax.plot(n, scmint, "o-", color=colours[method], label=method)
                 ax.plot(n, bare, "x--", color=colours[method], alpha=0.6)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"{dataset}, batch {batch}", fontsize=10)
-            ax.set_xlabel("cells")
-            ax.set_ylabel("training cells/s")
-            ax.grid(True, which="both", alpha=0.3)
+            _log_log(ax, f"{dataset}, batch {batch}", "training cells/s")
         if epochs:
             _plot_epochs(axes[i][-1], [r for r in epochs if r["dataset"] == dataset], dataset)
     axes[0][len(batches) - 1].legend(
@@ -82,10 +77,15 @@ def _plot_epochs(ax, records: list[dict[str, Any]], dataset: str) -> None:
         n, rate = zip(*sorted(points), strict=True)
         style = "s-" if data_path == "processed cache" else "o-"
         ax.plot(n, rate, style, label=f"{method}, batch {batch}, {data_path}")
+    _log_log(ax, f"{dataset}, one epoch (sparse)", "training cells/s, whole epoch")
+    ax.legend(fontsize=7)
+
+
+def _log_log(ax, title: str, ylabel: str) -> None:
+    """Log-log axes over the number of cells, as every panel draws them."""
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_title(f"{dataset}, one epoch (sparse)", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel("cells")
-    ax.set_ylabel("training cells/s, whole epoch")
+    ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
