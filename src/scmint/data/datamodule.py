@@ -24,7 +24,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from scmint.data.cache import ProcessedCache
-from scmint.data.loading import BatchIndexSampler, IndexedBatches, identity_collate
+from scmint.data.loading import (
+    BatchIndexSampler,
+    IndexedBatches,
+    check_block_shuffle,
+    identity_collate,
+)
 from scmint.data.readers import BATCH_COLUMN, LABEL_COLUMN, map_obs, mudata, read_h5mu
 from scmint.data.recipes import apply_recipe, pending_scale
 from scmint.data.spec import DataSpec, guess_kind
@@ -118,12 +123,7 @@ class MultiOmicsDataModule(L.LightningDataModule):
             raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
         if storage not in STORAGE_MODES:
             raise ValueError(f"data.storage must be one of {STORAGE_MODES}, got {storage!r}")
-        if shuffle_block_size is not None and shuffle_block_size < 1:
-            raise ValueError(
-                f"data.shuffle_block_size must be >= 1 or null, got {shuffle_block_size}"
-            )
-        if shuffle_window < 1:
-            raise ValueError(f"data.shuffle_window must be >= 1, got {shuffle_window}")
+        check_block_shuffle(shuffle_block_size, shuffle_window)  # before any data is read
         self.source = source
         self.preprocess = {m: _steps(recipe) for m, recipe in (preprocess or {}).items()}
         self.requested_modalities = list(modalities) if modalities else None

@@ -32,6 +32,14 @@ class CellStore(Protocol):
     def gather(self, index: Tensor) -> dict[str, Any]: ...
 
 
+def check_block_shuffle(block_size: int | None, window: int) -> None:
+    """Refuse block-shuffling options no sampler can use (named by their config keys)."""
+    if block_size is not None and block_size < 1:
+        raise ValueError(f"data.shuffle_block_size must be >= 1 or null, got {block_size}")
+    if window < 1:
+        raise ValueError(f"data.shuffle_window must be >= 1, got {window}")
+
+
 class BatchIndexSampler(Sampler[Tensor]):
     """Yields one LongTensor of cell indices per batch.
 
@@ -63,10 +71,7 @@ class BatchIndexSampler(Sampler[Tensor]):
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
-        if block_size is not None and block_size < 1:
-            raise ValueError(f"data.shuffle_block_size must be >= 1 or null, got {block_size}")
-        if window < 1:
-            raise ValueError(f"data.shuffle_window must be >= 1, got {window}")
+        check_block_shuffle(block_size, window)
         self.indices = indices.long()
         self.batch_size = batch_size
         self.shuffle = shuffle

@@ -251,7 +251,8 @@ def combat(adata: ad.AnnData, key: str = "batch", modality: str = "") -> ad.AnnD
             f"{where}: obs[{key!r}] of modality {modality or '?'!r} has no batch for "
             f"{int(batches.isna().sum())} of {adata.n_obs} cells; ComBat needs one for every cell"
         )
-    names = pd.unique(batches.astype(str))
+    labels = batches.astype(str)
+    names = pd.unique(labels)
     if len(names) < 2:
         raise DataError(
             f"{where}: obs[{key!r}] of modality {modality or '?'!r} holds a single batch "
@@ -260,16 +261,15 @@ def combat(adata: ad.AnnData, key: str = "batch", modality: str = "") -> ad.AnnD
         )
     x = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
     x = x.astype(np.float64, copy=True)
-    codes = pd.Categorical(batches.astype(str)).codes
+    categories = pd.Categorical(labels.to_numpy())
+    codes = categories.codes
     # ComBat standardises each feature by its pooled and per-batch variances: a feature constant
     # within any batch would give NaN, so those stay as they are.
     ok = np.ones(adata.n_vars, dtype=bool)
     for b in np.unique(codes):
         ok &= x[codes == b].var(axis=0) > 0
     if ok.any():
-        obs = pd.DataFrame(
-            {key: pd.Categorical(batches.astype(str).to_numpy())}, index=adata.obs_names
-        )
+        obs = pd.DataFrame({key: categories}, index=adata.obs_names)
         sub = ad.AnnData(x[:, ok], obs=obs)
         sc.pp.combat(sub, key=key)
         x[:, ok] = sub.X

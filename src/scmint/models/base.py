@@ -131,7 +131,7 @@ class IntegrationModule(L.LightningModule):
         By default it does not: :meth:`training_step` runs ``zero_grad``, ``manual_backward`` and
         ``step`` itself, the same update without the closure, precision-plugin and hook layers the
         automatic loop wraps around it. On CPU that saves about 0.25 ms per step, 7 % of a UMINT
-        step at batch 16 (docs/performance.md, "Framework overhead"). A Trainer that asks for
+        step at batch 16 (docs/performance.md, "Manual optimisation, measured"). A Trainer that asks for
         gradient clipping (``trainer.gradient_clip_val``) or gradient accumulation
         (``trainer.accumulate_grad_batches > 1``), which only the automatic loop provides, gets
         the automatic loop. A method that steps its own optimisers sets this to False.
@@ -186,12 +186,11 @@ class IntegrationModule(L.LightningModule):
         """
         stacked = torch.stack(list(parts.values()))
         detached = stacked.detach()
-        running = self._loss_sums[stage]
         if self._loss_counts[stage] == 0:
             self._loss_names[stage] = list(parts)
             self._loss_sums[stage] = detached.clone()
         else:
-            running += detached
+            self._loss_sums[stage] += detached
         self._loss_counts[stage] += 1
         return stacked.sum()
 
