@@ -81,33 +81,41 @@ def bare_step(
     optimizer.step()
 
 
-def run_bare(
-    model: IntegrationModule,
-    batches: list[dict[str, Any]],
-    warmup: int,
-    steps: int,
-    device: torch.device,
-) -> Stopwatch:
-    """Time taken by ``steps`` bare steps after ``warmup`` untimed ones.
+class BareLoop:
+    """The bare loop as a resumable run of steps, so its steps can alternate with scmint's.
 
-    Lightning's ``deterministic=True`` switches torch's deterministic algorithms on for the whole
-    process; a bare script would not, so they are off here and restored afterwards.
+    It owns its model and optimiser and walks ``batches`` in order (cycling when the run is
+    longer than the list). Steps run with torch's deterministic algorithms off, as a bare script
+    would have them; Lightning's ``deterministic=True`` switches them on for the whole process,
+    so each call restores the setting it found.
     """
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(False)
-    try:
-        model.to(device).train()
-        optimizer = optimizer_of(model)
-        for i in range(warmup):
-            bare_step(model, optimizer, batches[i % len(batches)])
-        clock = Stopwatch(device)
-        clock.start()
-        for i in range(warmup, warmup + steps):
-            bare_step(model, optimizer, batches[i % len(batches)])
-        clock.stop()
-        return clock
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
+
+    def __init__(
+        self, model: IntegrationModule, batches: list[dict[str, Any]], device: torch.device
+    ) -> None:
+        self.model = model.to(device).train()
+        self.optimizer = optimizer_of(model)
+        self.batches = batches
+        self.clock = Stopwatch(device)
+        self.steps_done = 0
+        self.timed_steps = 0
+
+    def run(self, steps: int, timed: bool = True) -> None:
+        """``steps`` more steps, on the clock when ``timed``."""
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(False)
+        try:
+            if timed:
+                self.clock.start()
+            for _ in range(steps):
+                batch = self.batches[self.steps_done % len(self.batches)]
+                bare_step(self.model, self.optimizer, batch)
+                self.steps_done += 1
+            if timed:
+                self.clock.stop()
+                self.timed_steps += steps
+        finally:
+            torch.use_deterministic_algorithms(deterministic)
 
 
 def run_bare_protocol(

@@ -10,8 +10,9 @@ Four measurements, each in its own process (so peak memory is that measurement's
 
 * ``steps``: per method x dataset x cells x batch size, microseconds per optimiser step and
   cells/s of scmint (the user's Trainer, callbacks and logger) and of the bare loop
-  (:mod:`benchmarks.bare_loop`), interleaved scmint, bare, scmint, bare, ... over a fixed number of
-  steps; the ratio is the median over adjacent pairs, so load from other processes cancels out.
+  (:mod:`benchmarks.bare_loop`), interleaved inside each scmint fit: a block of scmint steps, the
+  same number of bare steps, and so on (``scmint_run.InterleavedTimer``); the ratio is the median
+  over ``--repeats`` such fits, so load from other processes and the host's drift cancel out.
   Plus FLOPs per step and the hardware limit (:mod:`benchmarks.flops`), peak memory, and at
   10,000 cells the naive per-cell data path (:mod:`benchmarks.naive_data`).
 * ``protocol``: the method's reference protocol (its config's epochs and batch size, e.g. UMINT
@@ -96,10 +97,12 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _step_counts(batch_size: int) -> tuple[int, int]:
-    """(untimed warm-up steps, fewest timed steps): allocator and thread pools settle within a
-    few steps; large batches take long enough per step that a few steps average well."""
-    return (10, 10) if batch_size <= 512 else (1, 2)
+def _step_counts(batch_size: int) -> tuple[int, int, int]:
+    """(untimed warm-up steps, fewest timed steps, steps per interleaved block): allocator and
+    thread pools settle within a few steps; large batches take long enough per step that a few
+    steps average well, and that one step is block enough (tens of ms at batch 16 and 256, a
+    tenth of a second or more at 4,096: well under the minutes over which this VM's speed drifts)."""
+    return (10, 10, 10) if batch_size <= 512 else (1, 2, 1)
 
 
 def _storage(job: Job, base, modalities: list[str]) -> str:
@@ -176,7 +179,7 @@ def _steps(job: Job, cfg, datamodule, device) -> dict[str, Any]:
     from benchmarks.clock import peak_gpu_mb, peak_rss_mb
 
     batch_size = datamodule.batch_size
-    warmup, min_steps = _step_counts(batch_size)
+    warmup, min_steps, block = _step_counts(batch_size)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     # A first scmint run decides the number of timed steps (about `seconds` long). It is not
@@ -190,14 +193,17 @@ def _steps(job: Job, cfg, datamodule, device) -> dict[str, Any]:
         "peak_gpu_mb": peak_gpu_mb(device),
         "warmup": warmup,
         "steps": steps,
+        "interleaved_block": block,
     }
     batches = bare_loop.gather(datamodule, warmup + steps, device)
     record["bare_distinct_batches"] = len(batches)
     scmint, bare = [], []
     for _ in range(job.repeats):
-        model = scmint_run.fresh_model(cfg, datamodule)
-        bare.append(bare_loop.run_bare(model, batches, warmup, steps, device))
-        scmint.append(scmint_run.run_steps(cfg, datamodule, warmup, steps, _accelerator(job))[0])
+        pair = scmint_run.run_interleaved(
+            cfg, datamodule, warmup, steps, _accelerator(job), batches, block
+        )
+        scmint.append(pair[0])
+        bare.append(pair[1])
     record.update(_paired(scmint, bare))
     scmint_step, bare_step = record["scmint_wall_s"] / steps, record["bare_wall_s"] / steps
     calls = flops.record_step(scmint_run.fresh_model(cfg, datamodule).to(device), batches[0])
@@ -231,13 +237,9 @@ def measure_protocol(job: Job, emit) -> None:
     # One step of each loop first, so one-off costs of the process (library initialisation,
     # kernel selection) fall on neither side of the comparison.
     scmint_run.run_steps(cfg, datamodule, 1, 1, _accelerator(job))
-    bare_loop.run_bare(
-        scmint_run.fresh_model(cfg, datamodule),
-        bare_loop.gather(datamodule, 2, device),
-        1,
-        1,
-        device,
-    )
+    bare_loop.BareLoop(
+        scmint_run.fresh_model(cfg, datamodule), bare_loop.gather(datamodule, 1, device), device
+    ).run(1, timed=False)
     scmint, bare = [], []
     for _ in range(job.repeats):
         scmint.append(scmint_run.run_protocol(cfg, datamodule, _accelerator(job)))

@@ -12,6 +12,7 @@ import tempfile
 
 import lightning as L
 import torch
+from benchmarks.bare_loop import BareLoop
 from benchmarks.clock import Stopwatch
 from benchmarks.workload import with_overrides
 from lightning.pytorch.callbacks import Callback
@@ -86,6 +87,44 @@ class StepTimer(Callback):
         self.timed_steps = step - self.warmup
 
 
+class InterleavedTimer(StepTimer):
+    """:class:`StepTimer` that runs the bare loop in blocks between scmint's steps.
+
+    After every ``block`` timed scmint steps (and after the last), scmint's clock pauses and the
+    bare loop runs as many timed steps as scmint has run since its last block, then scmint's clock
+    resumes. Both loops thus see the same state of a shared machine, within a fraction of a second,
+    and their ratio does not move with the load of other processes or with the host's speed, which
+    on a small VM drifts by tens of percent over minutes. The bare loop's untimed warm-up runs when
+    scmint's does. Each scmint interval still spans whole step cycles (data fetch, forward,
+    backward, optimiser step, every per-step hook); only this callback's own block is cut out.
+    """
+
+    def __init__(
+        self, warmup: int, steps: int, device: torch.device, bare: BareLoop, block: int
+    ) -> None:
+        if block < 1:
+            raise ValueError("the bare loop's block needs at least one step")
+        super().__init__(warmup, steps, device)
+        self.bare, self.block = bare, block
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if step == self.warmup:
+            self.bare.run(self.warmup, timed=False)
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        timed = min(step, self.warmup + self.steps) - self.warmup
+        behind = timed - self.bare.timed_steps
+        if behind > 0 and (behind == self.block or timed == self.steps):
+            resume = self.clock.running
+            if resume:
+                self.clock.stop()
+            self.bare.run(behind)
+            if resume:
+                self.clock.start()
+
+
 def trainer_config(
     cfg: DictConfig, output_dir: str, accelerator: str, **trainer: object
 ) -> DictConfig:
@@ -129,6 +168,36 @@ def run_steps(
     if budget is None and timer.timed_steps != steps:
         raise RuntimeError(f"timed {timer.timed_steps} steps instead of {steps}")
     return timer.clock, timer.timed_steps
+
+
+def run_interleaved(
+    cfg: DictConfig,
+    datamodule: MultiOmicsDataModule,
+    warmup: int,
+    steps: int,
+    accelerator: str,
+    bare_batches: list[dict[str, object]],
+    block: int,
+) -> tuple[Stopwatch, Stopwatch]:
+    """(scmint clock, bare clock) over ``steps`` steps of each, alternating in blocks of ``block``
+    steps inside one scmint fit (:class:`InterleavedTimer`). Both models start from the same
+    weights; validation is off, as in :func:`run_steps`."""
+    device = torch.device("cpu" if accelerator == "cpu" else "cuda")
+    bare = BareLoop(fresh_model(cfg, datamodule), bare_batches, device)
+    model = fresh_model(cfg, datamodule)
+    with tempfile.TemporaryDirectory(prefix="scmint-bench-") as out:
+        run_cfg = trainer_config(
+            cfg, out, accelerator, max_steps=warmup + steps, max_epochs=-1, limit_val_batches=0
+        )
+        trainer = build_trainer(run_cfg)
+        timer = InterleavedTimer(warmup, steps, device, bare, block)
+        trainer.callbacks.insert(0, timer)  # first: the hooks after it count as scmint's
+        trainer.fit(model, datamodule=datamodule)
+    if (timer.timed_steps, bare.timed_steps) != (steps, steps):
+        raise RuntimeError(
+            f"timed {timer.timed_steps} scmint and {bare.timed_steps} bare steps instead of {steps}"
+        )
+    return timer.clock, bare.clock
 
 
 def run_protocol(cfg: DictConfig, datamodule: MultiOmicsDataModule, accelerator: str) -> Stopwatch:

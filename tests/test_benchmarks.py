@@ -1,0 +1,69 @@
+"""The benchmark's interleaved scmint/bare timing counts the right steps on the right clock.
+
+Nothing here times anything for its own sake: these tests check the bookkeeping that every ratio
+in benchmarks/README.md rests on (which steps each clock covers, in which order the two loops run).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from benchmarks import bare_loop, scmint_run
+
+from conftest import TINY
+from scmint.train import build_datamodule
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def ae_run(make_cfg):
+    """(config, datamodule) of a tiny AE in batches of 16 cells (15 training batches per epoch)."""
+    cfg = make_cfg("model=ae", *TINY, "data.batch_size=16")
+    datamodule = build_datamodule(cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return cfg, datamodule
+
+
+def test_bare_blocks_follow_each_scmint_block_and_match_its_step_count(ae_run, monkeypatch):
+    cfg, datamodule = ae_run
+    steps_per_epoch = len(datamodule.train_dataloader())
+    warmup, steps, block = 3, steps_per_epoch + 4, 5  # the timed steps cross an epoch boundary
+    blocks: list[tuple[int, bool]] = []
+    run = bare_loop.BareLoop.run
+
+    def logged_run(self, n, timed=True):
+        blocks.append((n, timed))
+        run(self, n, timed)
+
+    monkeypatch.setattr(bare_loop.BareLoop, "run", logged_run)
+    batches = bare_loop.gather(datamodule, warmup + steps, CPU)
+    scmint, bare = scmint_run.run_interleaved(cfg, datamodule, warmup, steps, "cpu", batches, block)
+    full, rest = divmod(steps, block)
+    assert blocks == [(warmup, False)] + [(block, True)] * full + [(rest, True)] * (rest > 0)
+    assert scmint.wall > 0 and bare.wall > 0
+
+
+def test_scmint_clock_leaves_out_the_bare_steps(ae_run, monkeypatch):
+    """A bare step made to take 0.1 s shows on the bare clock only."""
+    cfg, datamodule = ae_run
+    warmup, steps, block, pause = 2, 6, 3, 0.1
+    step = bare_loop.bare_step
+
+    def slow_step(*args):
+        step(*args)
+        time.sleep(pause)
+
+    monkeypatch.setattr(bare_loop, "bare_step", slow_step)
+    batches = bare_loop.gather(datamodule, warmup + steps, CPU)
+    scmint, bare = scmint_run.run_interleaved(cfg, datamodule, warmup, steps, "cpu", batches, block)
+    assert bare.wall >= steps * pause
+    assert scmint.wall < steps * pause
+
+
+def test_block_must_hold_a_step():
+    with pytest.raises(ValueError, match="at least one step"):
+        scmint_run.InterleavedTimer(1, 2, CPU, bare=None, block=0)
