@@ -30,6 +30,7 @@ from scmint.data.loading import (
     check_block_shuffle,
     identity_collate,
 )
+from scmint.data.prefetch import AUTO_MIN_VALUES, PrefetchingDataLoader
 from scmint.data.readers import BATCH_COLUMN, LABEL_COLUMN, map_obs, mudata, read_h5mu
 from scmint.data.recipes import apply_recipe, pending_scale
 from scmint.data.spec import DataSpec, guess_kind
@@ -93,6 +94,12 @@ class MultiOmicsDataModule(L.LightningDataModule):
             each window of ``shuffle_window`` batches (see :mod:`scmint.data.loading`); meant for
             ``storage=backed`` when the file is read from disk rather than the page cache.
         shuffle_window: batches whose cells are shuffled together under ``shuffle_block_size``.
+        prefetch: gather the next batch on a background thread while the current one trains
+            (:mod:`scmint.data.prefetch`; ``num_workers=0`` only, workers already gather ahead).
+            "auto" (default): for loaders whose batches hold at least
+            :data:`~scmint.data.prefetch.AUTO_MIN_VALUES` values (batch size x features), where
+            the gather costs more than handing a batch between threads; true / false: always /
+            never.
     """
 
     def __init__(
@@ -115,6 +122,7 @@ class MultiOmicsDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         shuffle_block_size: int | None = None,
         shuffle_window: int = 8,
+        prefetch: bool | str = "auto",
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -124,6 +132,8 @@ class MultiOmicsDataModule(L.LightningDataModule):
         if storage not in STORAGE_MODES:
             raise ValueError(f"data.storage must be one of {STORAGE_MODES}, got {storage!r}")
         check_block_shuffle(shuffle_block_size, shuffle_window)  # before any data is read
+        if prefetch not in (True, False, "auto"):
+            raise ValueError(f"data.prefetch must be true, false or auto, got {prefetch!r}")
         self.source = source
         self.preprocess = {m: _steps(recipe) for m, recipe in (preprocess or {}).items()}
         self.requested_modalities = list(modalities) if modalities else None
@@ -142,6 +152,7 @@ class MultiOmicsDataModule(L.LightningDataModule):
         self.cache_dir = cache_dir
         self.shuffle_block_size = shuffle_block_size
         self.shuffle_window = shuffle_window
+        self.prefetch = prefetch
         self.mdata: md.MuData | None = None
         self.store: DenseCellStore | SparseCellStore | BackedCellStore | None = None
         self.spec: DataSpec | None = None
@@ -332,7 +343,8 @@ class MultiOmicsDataModule(L.LightningDataModule):
             block_size=self.shuffle_block_size,
             window=self.shuffle_window,
         )
-        return DataLoader(
+        loader = PrefetchingDataLoader if self._prefetches(batch_size) else DataLoader
+        return loader(
             IndexedBatches(self.store, self.store.n_cells),
             sampler=sampler,
             batch_size=None,
@@ -340,6 +352,13 @@ class MultiOmicsDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
+
+    def _prefetches(self, batch_size: int) -> bool:
+        """Whether loaders of ``batch_size`` gather on a background thread (see ``prefetch``)."""
+        if self.num_workers > 0 or self.prefetch is False:
+            return False
+        values = batch_size * sum(self.spec.modalities.values())
+        return self.prefetch is True or values >= AUTO_MIN_VALUES
 
     def train_batch_size(self) -> int:
         """The batch size training really uses (see ``drop_last``)."""

@@ -1,0 +1,114 @@
+"""Gather the next batch on a background thread while the current one trains.
+
+With ``num_workers=0`` the DataLoader gathers each batch in the training thread, between two
+optimiser steps: a few hundred microseconds at batch 256 on 2,000 genes, tens of milliseconds at
+batch 4,096 on a machine that is slow to hand out fresh memory (benchmarks/README.md). The
+gather is a handful of ``index_select`` calls (or the sparse store's compiled kernel) that release
+the GIL, so one background thread can run it beside the step on another core, as a
+worker process would, but without copying the batch through shared memory.
+
+Order and content are unchanged: the thread walks the same sampler through the same iterator,
+and the sampler draws from its own seeded generator, never from the global RNG the model uses.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from torch.utils.data import DataLoader
+
+#: ``prefetch="auto"`` threshold: batch size x features. Measured on the 2-core VM
+#: (benchmarks/README.md, "Prefetching"): at 4,096 x 2,025 (CITE-seq) and above, where the gather
+#: of a fresh batch costs milliseconds, the thread raised scmint's throughput; at 256 x 2,025 it
+#: changed nothing measurable, and at 16 x 2,025 the hand-over between threads cost more than the
+#: gather it hid. 2**22 values (16 MiB of float32) lies between.
+AUTO_MIN_VALUES = 2**22
+
+#: Batches gathered ahead of those the training loop holds: one hides the gather behind the step;
+#: more would only hold more memory (a multiome batch of 4,096 cells is 114 MB).
+DEPTH = 1
+
+
+class _Done:
+    """End-of-epoch marker (the iterator's StopIteration cannot cross a queue)."""
+
+
+class _Failed:
+    """An exception raised while gathering, re-raised in the training thread."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class ThreadPrefetcher(Iterator[Any]):
+    """Iterate ``batches`` on a daemon thread, at most :data:`DEPTH` batches ahead.
+
+    The thread takes a slot before it gathers a batch and the training thread frees it when it
+    takes the batch, so no more than ``DEPTH`` batches exist beyond those the training loop holds
+    (Lightning itself looks one batch ahead).
+
+    Stopping early (``max_steps`` mid-epoch, an exception in the step) is safe: :meth:`close`
+    (also run when the iterator is garbage-collected) tells the thread to stop, and the thread
+    never waits longer than a short poll, so it exits without the consumer draining it.
+    """
+
+    _POLL_S = 0.1
+
+    def __init__(self, batches: Iterator[Any]) -> None:
+        self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._slots = threading.Semaphore(DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._produce, args=(batches,), name="scmint-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _produce(self, batches: Iterator[Any]) -> None:
+        try:
+            while self._take_slot():
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    self._ready.put(_Done())
+                    return
+                self._ready.put(batch)
+        except BaseException as error:  # any failure, re-raised as is in the training thread
+            self._ready.put(_Failed(error))
+
+    def _take_slot(self) -> bool:
+        """Wait for room to gather one more batch; False once the consumer has closed."""
+        while not self._stop.is_set():
+            if self._slots.acquire(timeout=self._POLL_S):
+                return True
+        return False
+
+    def __next__(self) -> Any:
+        if self._stop.is_set():
+            raise StopIteration
+        item = self._ready.get()
+        self._slots.release()
+        if isinstance(item, _Done):
+            self.close()
+            raise StopIteration
+        if isinstance(item, _Failed):
+            self.close()
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class PrefetchingDataLoader(DataLoader):
+    """A single-process DataLoader (``num_workers=0``) that gathers one batch ahead on a thread."""
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.num_workers > 0:
+            raise ValueError("PrefetchingDataLoader is for num_workers=0: workers gather ahead")
+        return ThreadPrefetcher(super().__iter__())
