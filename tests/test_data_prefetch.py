@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -76,6 +77,19 @@ def test_stopping_mid_epoch_ends_the_thread():
     assert not thread.is_alive()
     with pytest.raises(StopIteration):
         next(batches)
+
+
+def test_dropping_the_iterator_mid_epoch_ends_the_thread():
+    """Lightning drops an epoch's iterator when ``max_steps`` ends the fit mid-epoch; the thread
+    (and the batch it holds) must not outlive it, or every such fit of a sweep would leak one."""
+    _, ahead = _loaders(CountingStore())
+    batches = iter(ahead)
+    next(batches)
+    thread = batches._thread
+    del batches
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
 
 
 def test_a_failed_gather_reaches_the_training_thread():

@@ -43,6 +43,40 @@ class _Failed:
         self.error = error
 
 
+class _Channel:
+    """What the gathering thread and the training thread share. The thread holds this, never the
+    :class:`ThreadPrefetcher`, so an iterator dropped mid-epoch is garbage-collected, and its
+    ``__del__`` stops the thread."""
+
+    POLL_S = 0.1
+
+    def __init__(self) -> None:
+        self.ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.slots = threading.Semaphore(DEPTH)
+        self.stop = threading.Event()
+
+    def take_slot(self) -> bool:
+        """Wait for room to gather one more batch; False once the consumer has gone."""
+        while not self.stop.is_set():
+            if self.slots.acquire(timeout=self.POLL_S):
+                return True
+        return False
+
+
+def _produce(channel: _Channel, batches: Iterator[Any]) -> None:
+    """The gathering thread: one batch per free slot, then the end marker (or the failure)."""
+    try:
+        while channel.take_slot():
+            try:
+                batch = next(batches)
+            except StopIteration:
+                channel.ready.put(_Done())
+                return
+            channel.ready.put(batch)
+    except BaseException as error:  # any failure, re-raised as is in the training thread
+        channel.ready.put(_Failed(error))
+
+
 class ThreadPrefetcher(Iterator[Any]):
     """Iterate ``batches`` on a daemon thread, at most :data:`DEPTH` batches ahead.
 
@@ -50,46 +84,23 @@ class ThreadPrefetcher(Iterator[Any]):
     takes the batch, so no more than ``DEPTH`` batches exist beyond those the training loop holds
     (Lightning itself looks one batch ahead).
 
-    Stopping early (``max_steps`` mid-epoch, an exception in the step) is safe: :meth:`close`
-    (also run when the iterator is garbage-collected) tells the thread to stop, and the thread
+    Stopping early (``max_steps`` mid-epoch, an exception in the step) is safe: :meth:`close`,
+    also run when the iterator is garbage-collected, tells the thread to stop, and the thread
     never waits longer than a short poll, so it exits without the consumer draining it.
     """
 
-    _POLL_S = 0.1
-
     def __init__(self, batches: Iterator[Any]) -> None:
-        self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._slots = threading.Semaphore(DEPTH)
-        self._stop = threading.Event()
+        self._channel = _Channel()
         self._thread = threading.Thread(
-            target=self._produce, args=(batches,), name="scmint-prefetch", daemon=True
+            target=_produce, args=(self._channel, batches), name="scmint-prefetch", daemon=True
         )
         self._thread.start()
 
-    def _produce(self, batches: Iterator[Any]) -> None:
-        try:
-            while self._take_slot():
-                try:
-                    batch = next(batches)
-                except StopIteration:
-                    self._ready.put(_Done())
-                    return
-                self._ready.put(batch)
-        except BaseException as error:  # any failure, re-raised as is in the training thread
-            self._ready.put(_Failed(error))
-
-    def _take_slot(self) -> bool:
-        """Wait for room to gather one more batch; False once the consumer has closed."""
-        while not self._stop.is_set():
-            if self._slots.acquire(timeout=self._POLL_S):
-                return True
-        return False
-
     def __next__(self) -> Any:
-        if self._stop.is_set():
+        if self._channel.stop.is_set():
             raise StopIteration
-        item = self._ready.get()
-        self._slots.release()
+        item = self._channel.ready.get()
+        self._channel.slots.release()
         if isinstance(item, _Done):
             self.close()
             raise StopIteration
@@ -99,7 +110,7 @@ class ThreadPrefetcher(Iterator[Any]):
         return item
 
     def close(self) -> None:
-        self._stop.set()
+        self._channel.stop.set()
 
     def __del__(self) -> None:
         self.close()
