@@ -119,35 +119,25 @@ def test_no_thread_is_left_behind_after_an_epoch():
     assert isinstance(iter(ahead), ThreadPrefetcher)
 
 
-#: A tiny run, but with the default 2,000 genes + 25 ADTs, whose width the "auto" rule weighs.
-FULL_WIDTH = [o for o in TINY if not o.startswith("data.source.n_genes")]
-
-
 @pytest.mark.parametrize(
-    ("overrides", "eval_batch_size", "threaded"),
+    ("overrides", "threaded"),
     [
-        ((), 16, False),  # auto, 16 x ~2,025 values: below the threshold
-        ((), 4096, True),  # auto, 4,096 x ~2,025 values: above it
-        (("+data.prefetch=false",), 4096, False),
-        (("+data.prefetch=true",), 16, True),
-        (("+data.prefetch=true", "+data.num_workers=1"), 16, False),  # workers gather ahead
+        ((), False),  # off by default
+        (("+data.prefetch=true",), True),
+        (("+data.prefetch=true", "+data.num_workers=1"), False),  # workers gather ahead
     ],
 )
-def test_prefetch_option_picks_the_loader(tmp_path, overrides, eval_batch_size, threaded):
-    cfg = compose_config(
-        [*FULL_WIDTH, f"+data.eval_batch_size={eval_batch_size}", *overrides], tmp_path
-    )
-    datamodule = build_datamodule(cfg)
+def test_prefetch_option_picks_the_loader(tmp_path, overrides, threaded):
+    datamodule = build_datamodule(compose_config([*TINY, *overrides], tmp_path))
     datamodule.prepare_data()
     datamodule.setup("fit")
-    width = sum(datamodule.spec.modalities.values())  # about 2,000 genes + 25 ADTs
-    assert 16 * width < prefetch.AUTO_MIN_VALUES <= 4096 * width
+    assert isinstance(datamodule.train_dataloader(), PrefetchingDataLoader) is threaded
     assert isinstance(datamodule.val_dataloader(), PrefetchingDataLoader) is threaded
 
 
 def test_prefetch_option_is_checked(tmp_path):
-    cfg = compose_config([*TINY, "+data.prefetch=sometimes"], tmp_path)
-    with pytest.raises(ValueError, match=r"data\.prefetch must be true, false or auto"):
+    cfg = compose_config([*TINY, "+data.prefetch=auto"], tmp_path)
+    with pytest.raises(ValueError, match=r"data\.prefetch must be true or false"):
         build_datamodule(cfg)
 
 

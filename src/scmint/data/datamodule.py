@@ -30,7 +30,7 @@ from scmint.data.loading import (
     check_block_shuffle,
     identity_collate,
 )
-from scmint.data.prefetch import AUTO_MIN_VALUES, PrefetchingDataLoader
+from scmint.data.prefetch import PrefetchingDataLoader
 from scmint.data.readers import BATCH_COLUMN, LABEL_COLUMN, map_obs, mudata, read_h5mu
 from scmint.data.recipes import apply_recipe, pending_scale
 from scmint.data.spec import DataSpec, guess_kind
@@ -96,10 +96,8 @@ class MultiOmicsDataModule(L.LightningDataModule):
         shuffle_window: batches whose cells are shuffled together under ``shuffle_block_size``.
         prefetch: gather the next batch on a background thread while the current one trains
             (:mod:`scmint.data.prefetch`; ``num_workers=0`` only, workers already gather ahead).
-            "auto" (default): for loaders whose batches hold at least
-            :data:`~scmint.data.prefetch.AUTO_MIN_VALUES` values (batch size x features), where
-            the gather costs more than handing a batch between threads; true / false: always /
-            never.
+            Off by default: on the 2-core development machine it raised throughput at no
+            measured point (docs/performance.md, "Prefetching, measured").
     """
 
     def __init__(
@@ -122,7 +120,7 @@ class MultiOmicsDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         shuffle_block_size: int | None = None,
         shuffle_window: int = 8,
-        prefetch: bool | str = "auto",
+        prefetch: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -132,8 +130,8 @@ class MultiOmicsDataModule(L.LightningDataModule):
         if storage not in STORAGE_MODES:
             raise ValueError(f"data.storage must be one of {STORAGE_MODES}, got {storage!r}")
         check_block_shuffle(shuffle_block_size, shuffle_window)  # before any data is read
-        if prefetch not in (True, False, "auto"):
-            raise ValueError(f"data.prefetch must be true, false or auto, got {prefetch!r}")
+        if not isinstance(prefetch, bool):
+            raise ValueError(f"data.prefetch must be true or false, got {prefetch!r}")
         self.source = source
         self.preprocess = {m: _steps(recipe) for m, recipe in (preprocess or {}).items()}
         self.requested_modalities = list(modalities) if modalities else None
@@ -343,7 +341,7 @@ class MultiOmicsDataModule(L.LightningDataModule):
             block_size=self.shuffle_block_size,
             window=self.shuffle_window,
         )
-        loader = PrefetchingDataLoader if self._prefetches(batch_size) else DataLoader
+        loader = PrefetchingDataLoader if self.prefetch and self.num_workers == 0 else DataLoader
         return loader(
             IndexedBatches(self.store, self.store.n_cells),
             sampler=sampler,
@@ -352,13 +350,6 @@ class MultiOmicsDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
-
-    def _prefetches(self, batch_size: int) -> bool:
-        """Whether loaders of ``batch_size`` gather on a background thread (see ``prefetch``)."""
-        if self.num_workers > 0 or self.prefetch is False:
-            return False
-        values = batch_size * sum(self.spec.modalities.values())
-        return self.prefetch is True or values >= AUTO_MIN_VALUES
 
     def train_batch_size(self) -> int:
         """The batch size training really uses (see ``drop_last``)."""

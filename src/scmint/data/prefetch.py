@@ -1,11 +1,16 @@
-"""Gather the next batch on a background thread while the current one trains.
+"""Gather the next batch on a background thread while the current one trains (``data.prefetch``).
 
 With ``num_workers=0`` the DataLoader gathers each batch in the training thread, between two
-optimiser steps: a few hundred microseconds at batch 256 on 2,000 genes, tens of milliseconds at
-batch 4,096 on a machine that is slow to hand out fresh memory (benchmarks/README.md). The
-gather is a handful of ``index_select`` calls (or the sparse store's compiled kernel) that release
-the GIL, so one background thread can run it beside the step on another core, as a
-worker process would, but without copying the batch through shared memory.
+optimiser steps. The gather is a handful of ``index_select`` calls (or the sparse store's
+compiled kernel, or reads of the backed file) that release the GIL, so one background thread can
+run it beside the step, as a worker process would, without copying the batch through shared
+memory.
+
+It is off by default because on the 2-core development machine it did not pay: at batch 16 the
+hand-over between threads cost more than the 0.03 ms gather it hid, at 256 it changed nothing
+measurable, and at 4,096 the results went both ways (docs/performance.md, "Prefetching,
+measured"). Where the gather waits rather than computes (backed storage read from disk, or a
+GPU step the CPU would otherwise wait for) it may pay; that was not measured here.
 
 Order and content are unchanged: the thread walks the same sampler through the same iterator,
 and the sampler draws from its own seeded generator, never from the global RNG the model uses.
@@ -19,13 +24,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from torch.utils.data import DataLoader
-
-#: ``prefetch="auto"`` threshold: batch size x features. Measured on the 2-core VM
-#: (benchmarks/README.md, "Prefetching"): at 4,096 x 2,025 (CITE-seq) and above, where the gather
-#: of a fresh batch costs milliseconds, the thread raised scmint's throughput; at 256 x 2,025 it
-#: changed nothing measurable, and at 16 x 2,025 the hand-over between threads cost more than the
-#: gather it hid. 2**22 values (16 MiB of float32) lies between.
-AUTO_MIN_VALUES = 2**22
 
 #: Batches gathered ahead of those the training loop holds: one hides the gather behind the step;
 #: more would only hold more memory (a multiome batch of 4,096 cells is 114 MB).
