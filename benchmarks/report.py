@@ -343,10 +343,12 @@ def summary(results: dict[str, Any], plot_name: str | None) -> str:
         "",
         machine,
         "",
-        "Ratios compare scmint with the bare PyTorch loop measured in the same process, interleaved "
-        "(scmint, bare, scmint, bare; median of the pairwise ratios), so they hold on a loaded "
-        'machine better than the absolute figures. "ratio" is scmint cells/s over bare cells/s '
-        "(1 = no overhead). CPU-time ratios count only the time the process ran.",
+        "Ratios compare scmint with the bare PyTorch loop measured in the same process, "
+        "interleaved: step rows alternate blocks of scmint and bare steps inside one scmint fit "
+        "(median over the fits; records with `interleaved_block`), protocol rows alternate whole "
+        "fits (median of the pairwise ratios). So they hold on a loaded machine better than the "
+        'absolute figures. "ratio" is scmint cells/s over bare cells/s (1 = no overhead). '
+        "CPU-time ratios count only the time the process ran.",
         "",
     ]
     if results.get("skipped_methods"):
