@@ -140,6 +140,35 @@ def fresh_model(cfg: DictConfig, datamodule: MultiOmicsDataModule) -> Integratio
     return build_model(cfg, datamodule)
 
 
+def _device(accelerator: str) -> torch.device:
+    return torch.device("cpu" if accelerator == "cpu" else "cuda")
+
+
+def _fit_timed(
+    cfg: DictConfig,
+    datamodule: MultiOmicsDataModule,
+    model: IntegrationModule,
+    timer: StepTimer,
+    accelerator: str,
+) -> None:
+    """Fit ``model`` for the timer's warm-up + timed steps, ``timer`` first among the callbacks
+    (so its epoch-end reading precedes checkpointing, and every later per-step hook counts as
+    scmint's). Validation is off (``limit_val_batches=0``): it happens between epochs, outside
+    the clock, and would only lengthen the benchmark."""
+    with tempfile.TemporaryDirectory(prefix="scmint-bench-") as out:
+        run_cfg = trainer_config(
+            cfg,
+            out,
+            accelerator,
+            max_steps=timer.warmup + timer.steps,
+            max_epochs=-1,
+            limit_val_batches=0,
+        )
+        trainer = build_trainer(run_cfg)
+        trainer.callbacks.insert(0, timer)
+        trainer.fit(model, datamodule=datamodule)
+
+
 def run_steps(
     cfg: DictConfig,
     datamodule: MultiOmicsDataModule,
@@ -150,21 +179,9 @@ def run_steps(
     min_steps: int = 1,
 ) -> tuple[Stopwatch, int]:
     """(clock, steps timed) of scmint optimiser steps after ``warmup`` untimed ones: ``steps``
-    of them, or fewer when a time ``budget`` is given (see :class:`StepTimer`).
-
-    Validation is switched off (``limit_val_batches=0``): it happens between epochs, outside the
-    clock, and would only lengthen the benchmark.
-    """
-    model = fresh_model(cfg, datamodule)
-    with tempfile.TemporaryDirectory(prefix="scmint-bench-") as out:
-        run_cfg = trainer_config(
-            cfg, out, accelerator, max_steps=warmup + steps, max_epochs=-1, limit_val_batches=0
-        )
-        trainer = build_trainer(run_cfg)
-        device = torch.device("cpu" if accelerator == "cpu" else "cuda")
-        timer = StepTimer(warmup, steps, device, budget=budget, min_steps=min_steps)
-        trainer.callbacks.insert(0, timer)  # first, so its epoch-end reading precedes checkpointing
-        trainer.fit(model, datamodule=datamodule)
+    of them, or fewer when a time ``budget`` is given (see :class:`StepTimer`)."""
+    timer = StepTimer(warmup, steps, _device(accelerator), budget=budget, min_steps=min_steps)
+    _fit_timed(cfg, datamodule, fresh_model(cfg, datamodule), timer, accelerator)
     if budget is None and timer.timed_steps != steps:
         raise RuntimeError(f"timed {timer.timed_steps} steps instead of {steps}")
     return timer.clock, timer.timed_steps
@@ -181,18 +198,11 @@ def run_interleaved(
 ) -> tuple[Stopwatch, Stopwatch]:
     """(scmint clock, bare clock) over ``steps`` steps of each, alternating in blocks of ``block``
     steps inside one scmint fit (:class:`InterleavedTimer`). Both models start from the same
-    weights; validation is off, as in :func:`run_steps`."""
-    device = torch.device("cpu" if accelerator == "cpu" else "cuda")
+    weights."""
+    device = _device(accelerator)
     bare = BareLoop(fresh_model(cfg, datamodule), bare_batches, device)
-    model = fresh_model(cfg, datamodule)
-    with tempfile.TemporaryDirectory(prefix="scmint-bench-") as out:
-        run_cfg = trainer_config(
-            cfg, out, accelerator, max_steps=warmup + steps, max_epochs=-1, limit_val_batches=0
-        )
-        trainer = build_trainer(run_cfg)
-        timer = InterleavedTimer(warmup, steps, device, bare, block)
-        trainer.callbacks.insert(0, timer)  # first: the hooks after it count as scmint's
-        trainer.fit(model, datamodule=datamodule)
+    timer = InterleavedTimer(warmup, steps, device, bare, block)
+    _fit_timed(cfg, datamodule, fresh_model(cfg, datamodule), timer, accelerator)
     if (timer.timed_steps, bare.timed_steps) != (steps, steps):
         raise RuntimeError(
             f"timed {timer.timed_steps} scmint and {bare.timed_steps} bare steps instead of {steps}"
@@ -206,7 +216,7 @@ def run_protocol(cfg: DictConfig, datamodule: MultiOmicsDataModule, accelerator:
     model = fresh_model(cfg, datamodule)
     with tempfile.TemporaryDirectory(prefix="scmint-bench-") as out:
         trainer = build_trainer(trainer_config(cfg, out, accelerator))
-        clock = Stopwatch(torch.device("cpu" if accelerator == "cpu" else "cuda"))
+        clock = Stopwatch(_device(accelerator))
         clock.start()
         trainer.fit(model, datamodule=datamodule)
         clock.stop()
@@ -235,7 +245,7 @@ def run_epochs(
     model = fresh_model(cfg, datamodule)
     with tempfile.TemporaryDirectory(prefix="scmint-bench-") as out:
         trainer = build_trainer(trainer_config(cfg, out, accelerator, max_epochs=epochs))
-        timer = EpochTimer(torch.device("cpu" if accelerator == "cpu" else "cuda"))
+        timer = EpochTimer(_device(accelerator))
         trainer.callbacks.append(timer)  # last: its epoch-end reading follows the checkpoint
         trainer.fit(model, datamodule=datamodule)
     return timer.epochs
