@@ -11,6 +11,7 @@ logging, the progress bar).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -81,13 +82,24 @@ def bare_step(
     optimizer.step()
 
 
+@contextmanager
+def deterministic_algorithms_off() -> Iterator[None]:
+    """torch's deterministic algorithms off, as a bare script would have them; Lightning's
+    ``deterministic=True`` switches them on for the whole process, so the setting found is
+    restored on exit."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+
+
 class BareLoop:
     """The bare loop as a resumable run of steps, so its steps can alternate with scmint's.
 
     It owns its model and optimiser and walks ``batches`` in order (cycling when the run is
-    longer than the list). Steps run with torch's deterministic algorithms off, as a bare script
-    would have them; Lightning's ``deterministic=True`` switches them on for the whole process,
-    so each call restores the setting it found.
+    longer than the list), with :func:`deterministic_algorithms_off`.
     """
 
     def __init__(
@@ -102,9 +114,7 @@ class BareLoop:
 
     def run(self, steps: int, timed: bool = True) -> None:
         """``steps`` more steps, on the clock when ``timed``."""
-        deterministic = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(False)
-        try:
+        with deterministic_algorithms_off():
             if timed:
                 self.clock.start()
             for _ in range(steps):
@@ -114,8 +124,6 @@ class BareLoop:
             if timed:
                 self.clock.stop()
                 self.timed_steps += steps
-        finally:
-            torch.use_deterministic_algorithms(deterministic)
 
 
 def run_bare_protocol(
@@ -124,25 +132,18 @@ def run_bare_protocol(
     """Time of the reference protocol in the bare loop: ``epochs`` epochs of training steps,
     each followed by the validation loss (no gradients, eval mode), as scmint's fit does."""
     steps_per_epoch = len(datamodule.train_dataloader())
-    batches = gather(datamodule, epochs * steps_per_epoch, device)
+    loop = BareLoop(model, gather(datamodule, epochs * steps_per_epoch, device), device)
     val_loader = datamodule.val_dataloader()
     val_batches = [move_data_to_device(b, device) for b in val_loader] if val_loader else []
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(False)
-    try:
-        model.to(device).train()
-        optimizer = optimizer_of(model)
-        clock = Stopwatch(device)
+    clock = Stopwatch(device)
+    with deterministic_algorithms_off():
         clock.start()
-        for epoch in range(epochs):
-            for s in range(steps_per_epoch):
-                bare_step(model, optimizer, batches[(epoch * steps_per_epoch + s) % len(batches)])
+        for _ in range(epochs):
+            loop.run(steps_per_epoch, timed=False)
             model.eval()
             with torch.no_grad():
                 for batch in val_batches:
                     model.loss(batch)
             model.train()
         clock.stop()
-        return clock
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
+    return clock
