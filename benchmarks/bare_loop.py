@@ -5,7 +5,8 @@ Same ``nn.Module``s, same ``loss(batch)``, same optimiser (from the method's own
 no Lightning: the batches are gathered before the clock starts and already sit on the device,
 and each step is ``zero_grad; loss; backward; step``. Anything scmint's training takes beyond this
 loop is overhead that scmint adds (data gathering, host-to-device copies, Lightning's hooks,
-logging, the progress bar).
+logging, the progress bar). Both loops run under the same glibc handling of freed memory (see
+:func:`freed_memory_retained`): the allocator is the process's, not a part of either loop.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 import torch
 from benchmarks.clock import Stopwatch
 from lightning.fabric.utilities.apply_func import move_data_to_device
+from omegaconf import DictConfig
 
 from scmint.data.datamodule import MultiOmicsDataModule
 from scmint.models.base import IntegrationModule
+from scmint.utils import allocator
 
 #: Most memory the pre-gathered batches may take; beyond it the loop cycles over the first ones
 #: (the step time depends on the batch's shape, not its cells).
@@ -95,6 +98,29 @@ def deterministic_algorithms_off() -> Iterator[None]:
         torch.use_deterministic_algorithms(deterministic)
 
 
+def retains_freed_memory(cfg: DictConfig) -> bool:
+    """Whether scmint's fit under ``cfg`` keeps freed memory for reuse (its callbacks include
+    :class:`~scmint.utils.allocator.RetainFreedMemory`)."""
+    target = f"{allocator.RetainFreedMemory.__module__}.{allocator.RetainFreedMemory.__name__}"
+    callbacks = cfg.get("callbacks") or {}
+    return any(c is not None and c.get("_target_") == target for c in callbacks.values())
+
+
+@contextmanager
+def freed_memory_retained(retain: bool) -> Iterator[None]:
+    """glibc's handling of freed memory as in scmint's fit: the bare loop is compared with scmint
+    under the same allocator. (Steps interleaved inside a scmint fit get it from scmint's
+    callback; a bare run on its own, like the reference protocol's, gets it here.)"""
+    libc = allocator.glibc() if retain else None
+    if libc is not None:
+        allocator.retain_freed_memory(libc)
+    try:
+        yield
+    finally:
+        if libc is not None:
+            allocator.release_freed_memory(libc)
+
+
 class BareLoop:
     """The bare loop as a resumable run of steps, so its steps can alternate with scmint's.
 
@@ -127,16 +153,21 @@ class BareLoop:
 
 
 def run_bare_protocol(
-    model: IntegrationModule, datamodule: MultiOmicsDataModule, epochs: int, device: torch.device
+    model: IntegrationModule,
+    datamodule: MultiOmicsDataModule,
+    epochs: int,
+    device: torch.device,
+    retain_memory: bool,
 ) -> Stopwatch:
     """Time of the reference protocol in the bare loop: ``epochs`` epochs of training steps,
-    each followed by the validation loss (no gradients, eval mode), as scmint's fit does."""
+    each followed by the validation loss (no gradients, eval mode), as scmint's fit does, with
+    freed memory retained as scmint's fit retains it (``retain_memory``)."""
     steps_per_epoch = len(datamodule.train_dataloader())
     loop = BareLoop(model, gather(datamodule, epochs * steps_per_epoch, device), device)
     val_loader = datamodule.val_dataloader()
     val_batches = [move_data_to_device(b, device) for b in val_loader] if val_loader else []
     clock = Stopwatch(device)
-    with deterministic_algorithms_off():
+    with deterministic_algorithms_off(), freed_memory_retained(retain_memory):
         clock.start()
         for _ in range(epochs):
             loop.run(steps_per_epoch, timed=False)

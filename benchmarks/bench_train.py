@@ -244,7 +244,8 @@ def measure_protocol(job: Job, emit) -> None:
     for _ in range(job.repeats):
         scmint.append(scmint_run.run_protocol(cfg, datamodule, _accelerator(job)))
         model = scmint_run.fresh_model(cfg, datamodule)
-        bare.append(bare_loop.run_bare_protocol(model, datamodule, measured, device))
+        retain = bare_loop.retains_freed_memory(cfg)
+        bare.append(bare_loop.run_bare_protocol(model, datamodule, measured, device, retain))
         if scmint[-1].wall > job.seconds:  # long protocols: one pair is all the time allows
             break
     record.update(

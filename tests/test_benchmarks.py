@@ -67,3 +67,22 @@ def test_scmint_clock_leaves_out_the_bare_steps(ae_run, monkeypatch):
 def test_block_must_hold_a_step():
     with pytest.raises(ValueError, match="at least one step"):
         scmint_run.InterleavedTimer(1, 2, CPU, bare=None, block=0)
+
+
+def test_the_bare_protocol_gets_the_allocator_setting_of_scmints_fit(make_cfg, monkeypatch):
+    """A bare run outside scmint's fit retains freed memory exactly when scmint's config does."""
+    from scmint.utils import allocator
+
+    calls: list[str] = []
+    monkeypatch.setattr(allocator, "glibc", lambda: "libc")
+    monkeypatch.setattr(allocator, "retain_freed_memory", lambda libc: calls.append("retain"))
+    monkeypatch.setattr(allocator, "release_freed_memory", lambda libc: calls.append("release"))
+    for overrides, expected in (
+        ([], ["retain", "release"]),
+        (["~callbacks.retain_freed_memory"], []),
+    ):
+        calls.clear()
+        retain = bare_loop.retains_freed_memory(make_cfg(*overrides))
+        with bare_loop.freed_memory_retained(retain):
+            assert calls == expected[:1]
+        assert calls == expected
