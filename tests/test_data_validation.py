@@ -104,6 +104,21 @@ def test_empty_cells_and_features_dropped_with_a_count(tmp_path, caplog):
     assert dm.spec.n_cells == 39 and dm.spec.modalities == {"rna": 5}
 
 
+def test_empty_features_found_across_index_chunks(monkeypatch):
+    """The column scan that finds empty features works a chunk of indices at a time (to bound
+    memory at 1M cells); chunk edges must not lose a column."""
+    from scmint.data import validation
+
+    x = sp.random(50, 30, density=0.05, format="csr", random_state=0, dtype=np.float32)
+    x.data += 1  # no explicit zeros
+    expected = np.asarray((x != 0).sum(axis=0)).ravel() > 0
+    assert not expected.all()  # the case has empty features to find
+    for chunk in (1, 7, len(x.indices), 1 << 24):
+        monkeypatch.setattr(validation, "_INDEX_CHUNK", chunk)
+        kept = validation.drop_empty(ad.AnnData(x.copy()), "rna")
+        assert kept.n_vars == expected.sum()
+
+
 def test_all_empty_refused(tmp_path):
     _adata(np.zeros((40, 6))).write_h5ad(tmp_path / "a.h5ad")
     with pytest.raises(DataError, match=r"modality 'rna' .* is empty"):
