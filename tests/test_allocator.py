@@ -13,17 +13,20 @@ import torch
 from scmint.utils import allocator
 from scmint.utils.allocator import (
     DEFAULT_MMAP_MAX,
-    DEFAULT_TRIM_THRESHOLD,
     M_MMAP_MAX,
+    M_MMAP_THRESHOLD,
     M_TRIM_THRESHOLD,
     RETAINED_TRIM_THRESHOLD,
+    SETTLED_MMAP_THRESHOLD,
+    SETTLED_TRIM_THRESHOLD,
     RetainFreedMemory,
 )
 
 RETAIN = [("mallopt", M_MMAP_MAX, 0), ("mallopt", M_TRIM_THRESHOLD, RETAINED_TRIM_THRESHOLD)]
 RELEASE = [
+    ("mallopt", M_MMAP_THRESHOLD, SETTLED_MMAP_THRESHOLD),
     ("mallopt", M_MMAP_MAX, DEFAULT_MMAP_MAX),
-    ("mallopt", M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD),
+    ("mallopt", M_TRIM_THRESHOLD, SETTLED_TRIM_THRESHOLD),
     ("malloc_trim", 0),
 ]
 

@@ -8,8 +8,8 @@ after step, so by default the kernel unmaps them, then faults in and zeroes fres
 next step. At batch 4,096 on multiome data that was 40 % of a pSMILE step on the development VM,
 and the kernel time it took was most of the gap between scmint and a bare PyTorch loop
 (docs/performance.md, "Freed memory"). :class:`RetainFreedMemory` switches ``mmap`` allocation off
-and raises the trim threshold for the length of the fit, then puts glibc's defaults back and
-returns what the fit freed to the system.
+and raises the trim threshold for the length of the fit, then puts back the limits glibc would
+have settled at and returns what the fit freed to the system.
 
 Other C libraries (macOS, musl) have no ``mallopt``; there the callback does nothing.
 """
@@ -27,9 +27,16 @@ log = logging.getLogger(__name__)
 
 # mallopt parameter numbers (glibc's malloc.h).
 M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
-#: glibc's defaults (malloc/malloc.c), restored after the fit.
-DEFAULT_TRIM_THRESHOLD = 128 * 1024
+#: What glibc's own limits settle at in a process that has freed a block of 32 MiB or more
+#: (malloc/malloc.c: the mmap threshold follows freed mapped blocks up to 32 MiB on 64-bit
+#: systems, the trim threshold is twice it), restored after the fit. Setting any limit with
+#: mallopt stops glibc adjusting them, so its start values (128 KiB) would stay for good: with
+#: them every block above 128 KiB is mapped afresh and the heap trimmed after each free, which
+#: halved the matrix-product rate of SMILE-sized layers measured after a fit (docs/performance.md).
+SETTLED_MMAP_THRESHOLD = 32 * 2**20
+SETTLED_TRIM_THRESHOLD = 2 * SETTLED_MMAP_THRESHOLD
 DEFAULT_MMAP_MAX = 65_536
 #: During the fit, free memory at the heap's top goes back to the system only beyond this many
 #: bytes: the largest value mallopt's C ``int`` holds, i.e. in practice never.
@@ -62,13 +69,11 @@ def retain_freed_memory(libc: ctypes.CDLL) -> None:
 
 
 def release_freed_memory(libc: ctypes.CDLL) -> None:
-    """glibc's default limits again, and the free memory handed back to the system now.
-
-    The defaults come back as fixed values: glibc's rising mmap threshold stays off once
-    ``mallopt`` has set a limit, which costs a process nothing but some mmap calls.
-    """
+    """glibc's settled limits again (:data:`SETTLED_MMAP_THRESHOLD`), and the free memory handed
+    back to the system now."""
+    _mallopt(libc, M_MMAP_THRESHOLD, SETTLED_MMAP_THRESHOLD)
     _mallopt(libc, M_MMAP_MAX, DEFAULT_MMAP_MAX)
-    _mallopt(libc, M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+    _mallopt(libc, M_TRIM_THRESHOLD, SETTLED_TRIM_THRESHOLD)
     libc.malloc_trim(ctypes.c_size_t(0))
 
 
