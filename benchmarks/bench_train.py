@@ -240,11 +240,11 @@ def measure_protocol(job: Job, emit) -> None:
     bare_loop.BareLoop(
         scmint_run.fresh_model(cfg, datamodule), bare_loop.gather(datamodule, 1, device), device
     ).run(1, timed=False)
+    retain = bare_loop.retains_freed_memory(cfg)  # the allocator setting of scmint's fit
     scmint, bare = [], []
     for _ in range(job.repeats):
         scmint.append(scmint_run.run_protocol(cfg, datamodule, _accelerator(job)))
         model = scmint_run.fresh_model(cfg, datamodule)
-        retain = bare_loop.retains_freed_memory(cfg)
         bare.append(bare_loop.run_bare_protocol(model, datamodule, measured, device, retain))
         if scmint[-1].wall > job.seconds:  # long protocols: one pair is all the time allows
             break
