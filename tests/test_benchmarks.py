@@ -86,3 +86,24 @@ def test_the_bare_protocol_gets_the_allocator_setting_of_scmints_fit(make_cfg, m
         with bare_loop.freed_memory_retained(retain):
             assert calls == expected[:1]
         assert calls == expected
+
+
+def test_lightning_floor_sweeps_once_per_step_in_both_loops():
+    """Both loops of the Lightning-floor benchmark run every batch and sweep the buffer each step."""
+    from benchmarks import lightning_floor
+
+    steps = lightning_floor.WARMUP_STEPS + 20
+    batches = [torch.randn(4) for _ in range(steps)]
+    sweep = torch.zeros(16)
+    bare = lightning_floor.bare_seconds_per_step(sweep, batches)
+    assert sweep[0].item() == steps - lightning_floor.WARMUP_STEPS
+    fitted = lightning_floor.lightning_seconds_per_step(sweep, batches)
+    assert sweep[0].item() == 2 * steps - lightning_floor.WARMUP_STEPS
+    assert 0 < bare < 1 and 0 < fitted < 1
+
+
+def test_lightning_floor_needs_timed_steps():
+    from benchmarks import lightning_floor
+
+    with pytest.raises(ValueError, match="--steps"):
+        lightning_floor.measure(0, steps=lightning_floor.WARMUP_STEPS, repeats=1)
