@@ -122,9 +122,13 @@ def test_no_thread_is_left_behind_after_an_epoch():
 @pytest.mark.parametrize(
     ("overrides", "threaded"),
     [
-        ((), False),  # off by default
+        ((), False),  # auto: the tiny data is stored dense, whose gather is a plain copy
+        (("+data.storage=sparse",), True),  # auto: the gather densifies CSR rows
+        (("+data.storage=backed",), True),  # auto: the gather reads the processed file
+        (("+data.storage=sparse", "+data.prefetch=false"), False),
         (("+data.prefetch=true",), True),
         (("+data.prefetch=true", "+data.num_workers=1"), False),  # workers gather ahead
+        (("+data.storage=sparse", "+data.num_workers=1"), False),
     ],
 )
 def test_prefetch_option_picks_the_loader(tmp_path, overrides, threaded):
@@ -136,8 +140,8 @@ def test_prefetch_option_picks_the_loader(tmp_path, overrides, threaded):
 
 
 def test_prefetch_option_is_checked(tmp_path):
-    cfg = compose_config([*TINY, "+data.prefetch=auto"], tmp_path)
-    with pytest.raises(ValueError, match=r"data\.prefetch must be true or false"):
+    cfg = compose_config([*TINY, "+data.prefetch=sometimes"], tmp_path)
+    with pytest.raises(ValueError, match=r"data\.prefetch must be true, false or auto"):
         build_datamodule(cfg)
 
 

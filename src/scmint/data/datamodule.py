@@ -95,9 +95,11 @@ class MultiOmicsDataModule(L.LightningDataModule):
             ``storage=backed`` when the file is read from disk rather than the page cache.
         shuffle_window: batches whose cells are shuffled together under ``shuffle_block_size``.
         prefetch: gather the next batch on a background thread while the current one trains
-            (:mod:`scmint.data.prefetch`; ``num_workers=0`` only, workers already gather ahead).
-            Off by default: on the 2-core development machine it raised throughput at no
-            measured point (docs/performance.md, "Prefetching, measured").
+            (:mod:`scmint.data.prefetch`; ``num_workers=0`` only, workers already gather ahead):
+            True, False, or "auto" (the default): on for sparse and backed storage, whose
+            gather densifies and z-scores CSR rows (and may read the disk), off for dense
+            storage, whose gather is a copy too short to hide (docs/performance.md,
+            "Prefetching, measured").
     """
 
     def __init__(
@@ -120,7 +122,7 @@ class MultiOmicsDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         shuffle_block_size: int | None = None,
         shuffle_window: int = 8,
-        prefetch: bool = False,
+        prefetch: bool | str = "auto",
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -130,8 +132,8 @@ class MultiOmicsDataModule(L.LightningDataModule):
         if storage not in STORAGE_MODES:
             raise ValueError(f"data.storage must be one of {STORAGE_MODES}, got {storage!r}")
         check_block_shuffle(shuffle_block_size, shuffle_window)  # before any data is read
-        if not isinstance(prefetch, bool):
-            raise ValueError(f"data.prefetch must be true or false, got {prefetch!r}")
+        if not (isinstance(prefetch, bool) or prefetch == "auto"):
+            raise ValueError(f"data.prefetch must be true, false or auto, got {prefetch!r}")
         self.source = source
         self.preprocess = {m: _steps(recipe) for m, recipe in (preprocess or {}).items()}
         self.requested_modalities = list(modalities) if modalities else None
@@ -153,6 +155,7 @@ class MultiOmicsDataModule(L.LightningDataModule):
         self.prefetch = prefetch
         self.mdata: md.MuData | None = None
         self.store: DenseCellStore | SparseCellStore | BackedCellStore | None = None
+        self.storage_used: str | None = None  # what storage="auto" resolved to, after setup
         self.spec: DataSpec | None = None
         self.processed_path: Path | None = None
 
@@ -341,7 +344,7 @@ class MultiOmicsDataModule(L.LightningDataModule):
             block_size=self.shuffle_block_size,
             window=self.shuffle_window,
         )
-        loader = PrefetchingDataLoader if self.prefetch and self.num_workers == 0 else DataLoader
+        loader = PrefetchingDataLoader if self.prefetches() else DataLoader
         return loader(
             IndexedBatches(self.store, self.store.n_cells),
             sampler=sampler,
@@ -350,6 +353,14 @@ class MultiOmicsDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
+
+    def prefetches(self) -> bool:
+        """Whether the training and validation loaders gather ahead on a thread (``prefetch``)."""
+        if self.num_workers > 0:  # worker processes already gather ahead
+            return False
+        if self.prefetch == "auto":
+            return self.storage_used in ("sparse", "backed")
+        return self.prefetch
 
     def train_batch_size(self) -> int:
         """The batch size training really uses (see ``drop_last``)."""
