@@ -133,6 +133,7 @@ def _setup(job: Job, batch_size: int):
         "modalities": dict(datamodule.spec.modalities),
         "n_train": len(datamodule.train_index),
         "storage": datamodule.storage_used,
+        "prefetch": datamodule.prefetches(),
         "data_mb": datamodule.store.nbytes() / 2**20,
         "data_setup_s": time.perf_counter() - start,
         "rss_before_data_mb": rss_before,
