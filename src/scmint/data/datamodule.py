@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import anndata as ad
 import lightning as L
@@ -122,7 +122,7 @@ class MultiOmicsDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         shuffle_block_size: int | None = None,
         shuffle_window: int = 8,
-        prefetch: bool | str = "auto",
+        prefetch: bool | Literal["auto"] = "auto",
     ) -> None:
         super().__init__()
         if batch_size < 1:
