@@ -113,6 +113,15 @@ def _storage(job: Job, base, modalities: list[str]) -> str:
     return "dense" if dense_bytes(base, job.n_cells, modalities) <= DENSE_LIMIT_BYTES else "sparse"
 
 
+def _optimizer_settings(cfg) -> dict[str, Any]:
+    """The method's resolved optimiser config (class and keyword arguments): what a row ran with,
+    even when a config default changed between the rows of one results file."""
+    from omegaconf import OmegaConf
+
+    settings = OmegaConf.to_container(cfg.model.optimizer, resolve=True)
+    return {key: value for key, value in settings.items() if key != "_partial_"}
+
+
 def _setup(job: Job, batch_size: int):
     """(config, datamodule, record) for a job: the user's config at ``batch_size`` over the data."""
     import torch
@@ -134,6 +143,7 @@ def _setup(job: Job, batch_size: int):
         "n_train": len(datamodule.train_index),
         "storage": datamodule.storage_used,
         "prefetch": datamodule.prefetches(),
+        "optimizer": _optimizer_settings(cfg),
         "data_mb": datamodule.store.nbytes() / 2**20,
         "data_setup_s": time.perf_counter() - start,
         "rss_before_data_mb": rss_before,
@@ -198,6 +208,8 @@ def _steps(job: Job, cfg, datamodule, device) -> dict[str, Any]:
     }
     batches = bare_loop.gather(datamodule, warmup + steps, device)
     record["bare_distinct_batches"] = len(batches)
+    calls = flops.record_step(scmint_run.fresh_model(cfg, datamodule).to(device), batches[0])
+    products_before = flops.time_products(calls, device)
     scmint, bare = [], []
     for _ in range(job.repeats):
         pair = scmint_run.run_interleaved(
@@ -207,8 +219,7 @@ def _steps(job: Job, cfg, datamodule, device) -> dict[str, Any]:
         bare.append(pair[1])
     record.update(_paired(scmint, bare))
     scmint_step, bare_step = record["scmint_wall_s"] / steps, record["bare_wall_s"] / steps
-    calls = flops.record_step(scmint_run.fresh_model(cfg, datamodule).to(device), batches[0])
-    limit = flops.step_limit(calls, device)
+    limit = flops.step_limit(calls, products_before, flops.time_products(calls, device))
     record.update(
         scmint_us_per_step=1e6 * scmint_step,
         bare_us_per_step=1e6 * bare_step,
@@ -221,6 +232,7 @@ def _steps(job: Job, cfg, datamodule, device) -> dict[str, Any]:
         limit_us_per_step=1e6 * limit.seconds,
         scmint_fraction_of_limit=limit.seconds / scmint_step,
         bare_fraction_of_limit=limit.seconds / bare_step,
+        limit_timing="fastest of 3 rounds, before and after the fits",
     )
     return record
 

@@ -5,7 +5,8 @@ bare training step runs, forward and backward, with the exact shapes, strides an
 operands. FLOPs per step are ``2 * m * k * n`` summed over them (for a Linear layer that is the
 forward product plus the two backward ones, about 3x the forward FLOPs, 2x for a first layer whose
 input needs no gradient). The limit is the time these same products take when run back to back on
-this machine with nothing else in between; a step can be no faster than that, so
+this machine with nothing else in between (each at its fastest over two timings, one before
+and one after the benchmark's fits); a step can be no faster than that, so
 ``limit seconds / measured step seconds`` is the fraction of the hardware limit a loop reaches.
 Element-wise work (activations, losses, the optimiser) is not counted: the fraction is an
 upper bound of what removing all framework overhead could give.
@@ -13,7 +14,6 @@ upper bound of what removing all framework overhead could give.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,8 +96,10 @@ def record_step(model: IntegrationModule, batch: Mapping[str, Any]) -> list[Matm
 
 
 def time_call(call: MatmulCall, device: torch.device, round_seconds: float = 0.01) -> float:
-    """Median seconds of one run of ``call`` on fresh random operands of the recorded layout,
-    over 3 rounds of enough runs to last about ``round_seconds`` (one run when it is longer)."""
+    """Seconds of one run of ``call`` on fresh random operands of the recorded layout: the
+    fastest of 3 rounds of enough runs to last about ``round_seconds`` (one run when it is longer).
+    The fastest, because noise (another process, a slow VM second) only ever adds time, and the
+    limit is what the hardware can do."""
     args = [a.make(device) if isinstance(a, TensorSpec) else a for a in call.args]
     kwargs = {k: (v.make(device) if isinstance(v, TensorSpec) else v) for k, v in call.kwargs}
     start = now(device)
@@ -109,7 +111,16 @@ def time_call(call: MatmulCall, device: torch.device, round_seconds: float = 0.0
         for _ in range(per_round):
             call.op(*args, **kwargs)
         times.append((now(device) - start) / per_round)
-    return statistics.median(times)
+    return min(times)
+
+
+#: Seconds of each distinct product of a step, as :func:`time_products` measures them.
+ProductTimes = dict[MatmulCall, float]
+
+
+def time_products(calls: list[MatmulCall], device: torch.device) -> ProductTimes:
+    """:func:`time_call` of each distinct product of ``calls``."""
+    return {call: time_call(call, device) for call in Counter(calls)}
 
 
 @dataclass(frozen=True)
@@ -125,8 +136,16 @@ class StepLimit:
         return self.flops / self.seconds
 
 
-def step_limit(calls: list[MatmulCall], device: torch.device) -> StepLimit:
-    """Time each distinct product once and add them up as often as the step runs them."""
+def step_limit(calls: list[MatmulCall], *timings: ProductTimes) -> StepLimit:
+    """Add up the products' times as often as the step runs them.
+
+    Each product counts at its fastest over ``timings``, taken at different moments (the
+    benchmark times them before and after its fits): one timing lasts a fraction of a second, and
+    a slow second of a shared machine inside it once made a row read 1.27 of a limit that no
+    loop can pass.
+    """
+    if not timings:
+        raise ValueError("step_limit needs at least one timing of the products (time_products)")
     counts = Counter(calls)
-    seconds = sum(n * time_call(call, device) for call, n in counts.items())
+    seconds = sum(n * min(times[call] for times in timings) for call, n in counts.items())
     return StepLimit(flops=sum(c.flops for c in calls), seconds=seconds, n_products=len(calls))

@@ -36,6 +36,15 @@ def _n(n: int) -> str:
     return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
 
 
+def _optimizer(record: dict[str, Any]) -> str:
+    """e.g. "Adam (fused)"; rows measured before the optimiser was recorded read "not recorded"."""
+    settings = record.get("optimizer")
+    if not settings:
+        return "not recorded"
+    name = str(settings.get("_target_", "?")).rsplit(".", 1)[-1]
+    return f"{name} (fused)" if settings.get("fused") else name
+
+
 def _verdict(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
@@ -129,6 +138,7 @@ def steps_table(records: list[dict[str, Any]], dataset: str) -> list[str]:
                 _n(r["n_cells"]),
                 r["batch_size"],
                 r["storage"],
+                _optimizer(r),
                 f"{r['scmint_cells_per_s']:,.0f}",
                 f"{r['bare_cells_per_s']:,.0f}",
                 f"{1 / r['wall_ratio']:.3f}",
@@ -149,6 +159,7 @@ def steps_table(records: list[dict[str, Any]], dataset: str) -> list[str]:
         "cells",
         "batch",
         "storage",
+        "optimiser",
         "scmint cells/s",
         "bare cells/s",
         "ratio (wall)",
@@ -179,6 +190,7 @@ def protocol_table(records: list[dict[str, Any]]) -> list[str]:
                 r["dataset"],
                 _n(r["n_cells"]),
                 r["batch_size"],
+                _optimizer(r),
                 f"{r['epochs_measured']} of {r['epochs']}",
                 f"{r['scmint_wall_s']:.1f}",
                 f"{r['bare_wall_s']:.1f}",
@@ -194,6 +206,7 @@ def protocol_table(records: list[dict[str, Any]]) -> list[str]:
         "data",
         "cells",
         "batch",
+        "optimiser",
         "epochs run",
         "scmint s",
         "bare s",

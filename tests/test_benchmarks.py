@@ -107,3 +107,30 @@ def test_lightning_floor_needs_timed_steps():
 
     with pytest.raises(ValueError, match="--steps"):
         lightning_floor.measure(0, steps=lightning_floor.WARMUP_STEPS, repeats=1)
+
+
+def test_report_names_the_optimiser_each_row_ran_with():
+    from benchmarks import report
+
+    assert report._optimizer({"optimizer": {"_target_": "torch.optim.Adam", "fused": True}}) == (
+        "Adam (fused)"
+    )
+    assert report._optimizer({"optimizer": {"_target_": "torch.optim.SGD", "lr": 0.01}}) == "SGD"
+    assert report._optimizer({}) == "not recorded"  # rows from before the field existed
+
+
+def test_step_limit_counts_each_product_at_its_fastest_timing():
+    from benchmarks import flops
+
+    def product(n: int) -> flops.MatmulCall:
+        spec = flops.TensorSpec((n, n), (n, 1), torch.float32)
+        return flops.MatmulCall(torch.ops.aten.mm.default, (spec, spec), (), 2 * n**3)
+
+    small, large = product(4), product(8)
+    before, after = {small: 1.0, large: 5.0}, {small: 2.0, large: 3.0}  # a slow moment each
+    limit = flops.step_limit([small, small, large], before, after)
+    assert limit.seconds == 2 * 1.0 + 3.0
+    assert limit.flops == 2 * small.flops + large.flops
+    with pytest.raises(ValueError, match="time_products"):
+        flops.step_limit([small])
+    assert flops.time_products([small], torch.device("cpu"))[small] > 0
