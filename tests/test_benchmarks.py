@@ -6,6 +6,10 @@ in benchmarks/README.md rests on (which steps each clock covers, in which order 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -14,6 +18,7 @@ from benchmarks import bare_loop, scmint_run
 
 from conftest import TINY
 from scmint.train import build_datamodule
+from scmint.utils.config import PROJECT_ROOT
 
 CPU = torch.device("cpu")
 
@@ -134,3 +139,29 @@ def test_step_limit_counts_each_product_at_its_fastest_timing():
     with pytest.raises(ValueError, match="time_products"):
         flops.step_limit([small])
     assert flops.time_products([small], torch.device("cpu"))[small] > 0
+
+
+@pytest.mark.slow
+def test_bench_train_measures_and_reports_a_small_grid(tmp_path):
+    """`make bench`'s script end to end on the smallest grid: one steps point and one protocol
+    (one epoch, extrapolated), in worker processes, then the JSON, the summary and the plot."""
+    out = tmp_path / "results.json"
+    command = [
+        sys.executable, "-m", "benchmarks.bench_train", "--threads", "1",
+        "--parts", "steps", "protocol", "--methods", "ae", "--datasets", "cite",
+        "--cells", "10000", "--batch-sizes", "256", "--repeats", "1", "--seconds", "0.5",
+        "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True, timeout=900)
+    records = json.loads(out.read_text())["records"]
+    assert {r["status"] for r in records} == {"ok"}
+    steps = next(r for r in records if r["kind"] == "steps")
+    protocol = next(r for r in records if r["kind"] == "protocol")
+    assert steps["batch_size"] == 256 and protocol["batch_size"] == 16  # AE's reference batch
+    assert steps["optimizer"]["_target_"] == "torch.optim.Adam"
+    assert steps["limit_timing"].startswith("fastest")
+    assert 0 < steps["scmint_fraction_of_limit"] < 1 and 0.3 < steps["wall_ratio"] < 3
+    summary = out.with_suffix(".md").read_text()
+    assert "## Targets" in summary and "| Adam |" in summary
+    assert (tmp_path / "results-throughput.png").stat().st_size > 0
