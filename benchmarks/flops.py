@@ -120,7 +120,7 @@ ProductTimes = dict[MatmulCall, float]
 
 def time_products(calls: list[MatmulCall], device: torch.device) -> ProductTimes:
     """:func:`time_call` of each distinct product of ``calls``."""
-    return {call: time_call(call, device) for call in Counter(calls)}
+    return {call: time_call(call, device) for call in dict.fromkeys(calls)}
 
 
 @dataclass(frozen=True)

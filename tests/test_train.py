@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config
-from scmint.train import train
+from scmint.train import build_datamodule, build_model, train
 from scmint.utils.config import CONFIG_DIR, PROJECT_ROOT, ConfigError, validate_config
 
 
@@ -44,15 +44,14 @@ def test_adam_methods_keep_the_for_loop_adam_and_take_the_fused_kernel_on_reques
     """The configs keep torch's for-loop Adam, with which the parity table was measured (the
     fused kernel re-draws single runs: docs/performance.md, "The optimiser");
     +model.optimizer.fused=true, the documented speed-up, must reach the optimiser."""
-    from scmint.train import build_datamodule, build_model
-
     cfg = compose_config([*TINY, f"model={model}"], tmp_path)
-    optimizer = build_model(cfg, build_datamodule(cfg)).configure_optimizers()
+    datamodule = build_datamodule(cfg)  # the override changes the model only
+    optimizer = build_model(cfg, datamodule).configure_optimizers()
     assert isinstance(optimizer, torch.optim.Adam)
     assert (optimizer.defaults["lr"], optimizer.defaults["eps"]) == (1e-3, 1e-7)
     assert not optimizer.defaults["fused"]
     cfg = compose_config([*TINY, f"model={model}", "+model.optimizer.fused=true"], tmp_path)
-    assert build_model(cfg, build_datamodule(cfg)).configure_optimizers().defaults["fused"] is True
+    assert build_model(cfg, datamodule).configure_optimizers().defaults["fused"] is True
 
 
 @pytest.mark.parametrize(
